@@ -1,0 +1,416 @@
+/**
+ * `Context` ↔ libcoap's `coap_context_t`: sessions, endpoints and resources, driven by Node's
+ * event loop. Everything runs on the JS thread.
+ * @module
+ */
+import '../dispose'
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { isIP } from 'node:net'
+import { Method, methodName, parseCode, type MessageTypeName, type MethodName } from '../codes'
+import { parseContentFormat } from '../content-format'
+import {
+  CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError,
+  CoapError, CoapListenError, CoapResetError, CoapSendError, CoapTimeoutError, CoapTlsError,
+} from '../errors'
+import { appendOptions, encodeOptions } from '../options'
+import { native, type NativeContext, type NativeSession } from '../native'
+import type { Proto } from '../uri'
+import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEventName } from './constants'
+import { Pdu } from './pdu'
+import { CoapRequest } from './request'
+import { Resource, type HandlerResult } from './resource'
+import { Session, type PendingRequest } from './session'
+
+/** Where to reach or where to listen: a numeric IP address (v4 or v6) and a port. */
+export interface Address {
+  host: string
+  port: number
+}
+
+/** Options of {@link Context.newClientSession} (↔ `coap_new_client_session`). */
+export interface ClientSessionOptions {
+  /** Transport; only `'udp'` is available in this release. */
+  proto?: Proto
+  /** Numeric remote address (resolve names first, e.g. with `node:dns`). */
+  remote: Address
+}
+
+/** Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`). */
+export interface EndpointOptions {
+  proto?: Proto
+  /** Numeric local address, e.g. `'::'` or `'127.0.0.1'`. */
+  host: string
+  /** Port; 0 picks a free one. */
+  port: number
+}
+
+/** A listening endpoint (↔ `coap_endpoint_t`). */
+export interface Endpoint {
+  readonly proto: Proto
+  readonly host: string
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number
+}
+
+/** A request for {@link Context.send}. */
+export interface SendInit {
+  method: MethodName
+  type?: Extract<MessageTypeName, 'CON' | 'NON'>
+  /** Options as `[number, encoded value]` pairs, in any order (libcoap sorts them). */
+  options?: Array<[number, Buffer]>
+  payload?: Buffer
+}
+
+/** Per-send settings. */
+export interface SendOptions {
+  /** Milliseconds until the request fails with `ERR_COAP_TIMEOUT`; 0 = libcoap's own limits only. */
+  timeout?: number
+  signal?: AbortSignal
+}
+
+const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
+const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp'])
+
+function nackError(reason: NackReason, where: string): CoapError {
+  switch (reason) {
+    case 'too-many-retries':
+      return new CoapTimeoutError(`no response from ${where}: libcoap gave up retransmitting`)
+    case 'rst':
+      return new CoapResetError(`${where} answered with a Reset`)
+    case 'tls-failed':
+      return new CoapDtlsHandshakeError(`handshake with ${where} failed`)
+    case 'tls-layer-failed':
+      return new CoapTlsError(`TLS layer to ${where} failed`)
+    case 'bad-response':
+      return new CoapBadResponseError(`malformed response from ${where}`)
+    default:
+      return new CoapConnectionError(`cannot reach ${where} (${reason})`)
+  }
+}
+
+function checkProto(proto: unknown, what: string): Proto {
+  if (typeof proto !== 'string') throw new TypeError(`${what}.proto must be a string, got ${typeof proto}`)
+  if (!(proto in protoNumber)) throw new RangeError(`${what}.proto must be one of ${Object.keys(protoNumber).join(', ')}, got '${proto}'`)
+  if (!SUPPORTED_PROTOS.has(proto as Proto)) throw new RangeError(`${what}.proto '${proto}' is not available in this release (only 'udp')`)
+  return proto as Proto
+}
+
+function checkAddress(addr: unknown, what: string): Address {
+  if (typeof addr !== 'object' || addr === null) throw new TypeError(`${what} must be an object { host, port }`)
+  const { host, port } = addr as Address
+  if (typeof host !== 'string') throw new TypeError(`${what}.host must be a string, got ${typeof host}`)
+  if (isIP(host) === 0) throw new RangeError(`${what}.host must be a numeric IP address, got '${host}'`)
+  if (typeof port !== 'number') throw new TypeError(`${what}.port must be a number, got ${typeof port}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`${what}.port must be an integer 0-65535, got ${port}`)
+  return { host, port }
+}
+
+/**
+ * A libcoap context (↔ `coap_context_t`). Its sockets are watched by one libuv poll handle that
+ * keeps Node alive only while something is outstanding (a pending request or a listening
+ * endpoint). `close()` (or `await using`) frees everything; pending requests then fail with
+ * `ERR_COAP_CLOSED`.
+ *
+ * Emits `'event'` `(name, session)` for session events and `'error'` `(err, req)` when a resource
+ * handler throws (the request is answered with 5.00). Without an `'error'` listener the error
+ * becomes a process warning, never a crash.
+ */
+export class Context extends EventEmitter<{ event: [SessionEventName, Session]; error: [unknown, CoapRequest | undefined] }> {
+  #native: NativeContext | undefined
+  #shared = new Int32Array(4)
+  #sessions = new Map<number, Session>()
+  #serverSessions = new WeakMap<NativeSession, Session>()
+  #resources: Array<Resource | undefined> = []
+  #resourcePaths = new Map<string, Resource>()
+  #endpoints: Endpoint[] = []
+  #pendingCount = 0
+  #active = false
+  #tokenBase = randomBytes(4)
+  #tokenCounter = randomBytes(4).readUInt32BE(0)
+  #asyncSeq = 0
+
+  constructor() {
+    super()
+    this.#native = new native.Context(
+      {
+        response: (sid, token, code, type, payload, options) => this.#onResponse(sid, token, code, type, payload, options),
+        nack: (sid, token, reason) => this.#onNack(sid, token, reason),
+        event: (sid, ev) => this.#onEvent(sid, ev),
+        request: (rid, method, type, session, payload, query, options) => this.#onRequest(rid, method, type, session, payload, query, options),
+        error: (err) => this.#report(err, undefined),
+      },
+      this.#shared,
+    )
+  }
+
+  /** `true` once {@link Context.close} ran. */
+  get closed(): boolean {
+    return this.#native === undefined
+  }
+
+  /** Listening endpoints. */
+  get endpoints(): readonly Endpoint[] {
+    return this.#endpoints
+  }
+
+  #live(): NativeContext {
+    if (this.#native === undefined) throw new CoapClosedError('context is closed')
+    return this.#native
+  }
+
+  /** Opens a client session (↔ `coap_new_client_session`). Release it when done. */
+  newClientSession(options: ClientSessionOptions): Session {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object { proto?, remote }')
+    const proto = checkProto(options.proto ?? 'udp', 'options')
+    const remote = checkAddress(options.remote, 'options.remote')
+    if (remote.port === 0) throw new RangeError('options.remote.port must be 1-65535, got 0')
+    const n = this.#live().newClientSession(protoNumber[proto], remote.host, remote.port)
+    const session = new Session(this, n)
+    this.#sessions.set(n.id, session)
+    return session
+  }
+
+  /** Starts listening (↔ `coap_new_endpoint`). Fails with `ERR_COAP_LISTEN` when the address is taken. */
+  addEndpoint(options: EndpointOptions): Endpoint {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object { proto?, host, port }')
+    const proto = checkProto(options.proto ?? 'udp', 'options')
+    const { host, port } = checkAddress(options, 'options')
+    const ctx = this.#live()
+    let bound: number
+    try {
+      bound = ctx.addEndpoint(protoNumber[proto], host, port)
+    } catch (err) {
+      throw new CoapListenError(err instanceof Error ? err.message : String(err), { cause: err })
+    }
+    const ep = { proto, host, port: bound }
+    this.#endpoints.push(ep)
+    this.#updateActive()
+    return ep
+  }
+
+  /** Registers a resource (↔ `coap_add_resource`); handlers may be added to it later. */
+  addResource(resource: Resource): Resource {
+    if (!(resource instanceof Resource)) throw new TypeError('resource must be a Resource')
+    if (this.#resourcePaths.has(resource.path)) throw new RangeError(`a resource is already registered at '${resource.path}'`)
+    if (resource._onHandler !== undefined) throw new RangeError(`resource '${resource.path}' already belongs to a context`)
+    const ctx = this.#live()
+    const id = this.#resources.length
+    ctx.addResource(resource.path.slice(1), id)
+    this.#resources.push(resource)
+    this.#resourcePaths.set(resource.path, resource)
+    resource._onHandler = (method) => this.#native?.registerHandler(id, method)
+    resource.handlers.forEach((h, method) => h && ctx.registerHandler(id, method))
+    return resource
+  }
+
+  /** The resource registered at a path, if any. */
+  getResource(path: string): Resource | undefined {
+    return this.#resourcePaths.get(path)
+  }
+
+  /**
+   * Sends a request on a client session and resolves with the response PDU (↔ `coap_send` and
+   * the response handler). CON requests are retransmitted by libcoap; failures reject with a
+   * {@link CoapError}.
+   */
+  send(session: Session, init: SendInit, options: SendOptions = {}): Promise<Pdu> {
+    if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
+    const { signal, timeout = 0 } = options
+    if (signal?.aborted) return Promise.reject(new CoapAbortedError('request aborted', { cause: signal.reason }))
+    if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
+    const ctx = this.#native
+    if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
+    const method = Method[init.method]
+    const token = Buffer.allocUnsafe(8)
+    this.#tokenBase.copy(token, 0)
+    this.#tokenCounter = (this.#tokenCounter + 1) >>> 0
+    token.writeUInt32BE(this.#tokenCounter, 4)
+    const key = token.toString('hex')
+
+    return new Promise<Pdu>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const onAbort = (): void => entry.settle(new CoapAbortedError('request aborted', { cause: signal?.reason }))
+      const entry: PendingRequest = {
+        settle: (err, value) => {
+          if (!session.pending.delete(key)) return // settled already: libcoap may NACK twice
+          if (timer) clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          this.#pendingCount--
+          this.#updateActive()
+          if (err) reject(err)
+          else resolve(value as Pdu)
+        },
+      }
+      session.pending.set(key, entry)
+      this.#pendingCount++
+      this.#updateActive()
+      if (timeout > 0) timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`)), timeout)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      try {
+        ctx.send(session.native, init.type === 'NON' ? 1 : 0, method, token, encodeOptions(init.options ?? []), init.payload)
+      } catch (err) {
+        entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+      }
+    })
+  }
+
+  /**
+   * Frees the context and everything in it (↔ `coap_free_context`). Pending requests fail with
+   * `ERR_COAP_CLOSED` first, because libcoap drops its send queue silently. Idempotent.
+   */
+  close(): void {
+    const ctx = this.#native
+    if (ctx === undefined) return
+    this.#native = undefined
+    const closed = new CoapClosedError('context closed')
+    for (const s of this.#sessions.values()) for (const p of [...s.pending.values()]) p.settle(closed)
+    this.#sessions.clear()
+    this.#endpoints = []
+    for (const r of this.#resources) if (r) r._onHandler = undefined
+    ctx.close()
+  }
+
+  /** Same as {@link Context.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close()
+  }
+
+  /** @internal */
+  _forgetSession(session: Session): void {
+    this.#sessions.delete(session.id)
+    if (session.pending.size === 0) return
+    const err = new CoapClosedError('session released')
+    for (const p of [...session.pending.values()]) p.settle(err)
+  }
+
+  #updateActive(): void {
+    const active = this.#pendingCount > 0 || this.#endpoints.length > 0
+    if (active === this.#active || this.#native === undefined) return
+    this.#active = active
+    this.#native.setActive(active)
+  }
+
+  #report(err: unknown, req: CoapRequest | undefined): void {
+    // Deferred: listeners must never run inside a libcoap callback.
+    queueMicrotask(() => {
+      if (this.listenerCount('error') > 0) this.emit('error', err, req)
+      else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })
+    })
+  }
+
+  #onResponse(sid: number, token: string, code: number, type: number, payload?: Buffer, options?: Buffer): void {
+    this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, token, payload, options))
+  }
+
+  #onNack(sid: number, token: string, reason: number): void {
+    const session = this.#sessions.get(sid)
+    const pending = session?.pending.get(token)
+    if (!session || !pending) return
+    pending.settle(nackError(nackReasons[reason] ?? 'not-deliverable', session.remote ?? 'peer'))
+  }
+
+  #onEvent(sid: number, ev: number): void {
+    const name = eventNames.get(ev)
+    const session = this.#sessions.get(sid)
+    if (name === undefined || session === undefined) return
+    queueMicrotask(() => {
+      session._emitEvent(name)
+      this.emit('event', name, session)
+    })
+  }
+
+  #sessionFor = (n: NativeSession): Session => {
+    let s = this.#serverSessions.get(n)
+    if (s === undefined) {
+      s = new Session(this, n)
+      this.#serverSessions.set(n, s)
+    }
+    return s
+  }
+
+  #onRequest(rid: number, method: number, type: number, ns: NativeSession, payload?: Buffer, query?: string, options?: Buffer): unknown {
+    const shared = this.#shared
+    const resource = this.#resources[rid]
+    const handler = resource?.handlers[method]
+    if (resource === undefined || handler === undefined) {
+      shared[0] = 133 // 4.05: the handler was removed after libcoap dispatched
+      return undefined
+    }
+    const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, query, options)
+    let out: ReturnType<typeof handler>
+    try {
+      out = handler(req)
+    } catch (err) {
+      shared[0] = 160
+      this.#report(err, req)
+      return undefined
+    }
+    if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<HandlerResult>).then === 'function') {
+      const id = (this.#asyncSeq = (this.#asyncSeq + 1) | 0)
+      shared[0] = 0
+      shared[3] = id
+      ;(out as PromiseLike<HandlerResult>).then(
+        (result) => this.#completeAsync(id, method, result, req),
+        (err) => {
+          this.#report(err, req)
+          this.#native?.completeAsync(id, 160, -1)
+        },
+      )
+      return undefined
+    }
+    return this.#writeResult(method, out as HandlerResult, req)
+  }
+
+  #completeAsync(id: number, method: number, result: HandlerResult, req: CoapRequest): void {
+    const ctx = this.#native
+    if (ctx === undefined) return
+    const shared = this.#shared
+    const out = this.#writeResult(method, result, req)
+    const [payload, options] = shared[2] ? (out as [Buffer | undefined, Buffer]) : [out as Buffer | undefined, undefined]
+    ctx.completeAsync(id, shared[0], shared[1], payload, options)
+  }
+
+  /** Puts code and content format in the shared slots; returns the payload (and options). */
+  #writeResult(method: number, result: HandlerResult, req: CoapRequest): unknown {
+    const shared = this.#shared
+    shared[2] = 0
+    try {
+      if (result === undefined || result === null) {
+        shared[0] = DEFAULT_CODE[method]
+        shared[1] = -1
+        return undefined
+      }
+      if (typeof result === 'string') {
+        shared[0] = DEFAULT_CODE[method]
+        shared[1] = 0
+        return Buffer.from(result, 'utf8')
+      }
+      if (result instanceof Uint8Array) {
+        shared[0] = DEFAULT_CODE[method]
+        shared[1] = -1
+        return Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength)
+      }
+      if (typeof result !== 'object') throw new TypeError(`handler for ${req.method} ${req.path} returned a ${typeof result}; return a string, Buffer or { code, payload, contentFormat, options }`)
+      const { code, payload, contentFormat, options } = result
+      const body = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload instanceof Uint8Array ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : undefined
+      if (payload !== undefined && body === undefined) throw new TypeError(`handler for ${req.method} ${req.path} returned a payload of type ${typeof payload}; use a string or Buffer`)
+      const wire = code === undefined ? DEFAULT_CODE[method] : parseCode(code, 'code')
+      if (wire < 64) throw new RangeError(`handler for ${req.method} ${req.path} returned code ${String(code)}, which is not a response code`)
+      const cf = contentFormat === null ? -1 : contentFormat === undefined ? (typeof payload === 'string' ? 0 : -1) : parseContentFormat(contentFormat)
+      const list: Array<[number, Buffer]> = []
+      appendOptions(list, options, 'options')
+      shared[0] = wire
+      shared[1] = cf
+      if (list.length === 0) return body
+      shared[2] = 1
+      return [body, encodeOptions(list)]
+    } catch (err) {
+      shared[0] = 160
+      shared[1] = -1
+      shared[2] = 0
+      this.#report(err, req)
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * libcoap's own object model for people who know it from C: `Context`, `Session`, `Endpoint`,
+ * `Resource`, `Pdu`, with libcoap's names.
+ * @module
+ */
+export { Context } from './context'
+export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './context'
+export { Session } from './session'
+export { Pdu } from './pdu'
+export { CoapRequest } from './request'
+export { Resource } from './resource'
+export type { Body, HandlerResult, RequestHandler, ResourceAttributes } from './resource'
+export { LogLevel, eventNames, nackReasons } from './constants'
+export type { NackReason, SessionEventName } from './constants'

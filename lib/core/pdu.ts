@@ -1,0 +1,51 @@
+/**
+ * A received CoAP message, as libcoap handed it over (block-wise bodies already reassembled).
+ * @module
+ */
+import { codeToString, typeName, type CodeString, type MessageTypeName } from '../codes'
+import { decodeOptions, optionNumber, type CoapOption, type OptionName } from '../options'
+
+const EMPTY = Buffer.alloc(0)
+
+/** A CoAP message: type, code, token, options and payload (↔ libcoap's `coap_pdu_t`). */
+export class Pdu {
+  /** Wire code, e.g. `69` for 2.05. */
+  readonly code: number
+  /** Message type. */
+  readonly type: MessageTypeName
+  /** Token as lower-case hex. */
+  readonly token: string
+  /** Body (empty Buffer when there is none). */
+  readonly payload: Buffer
+  #rawOptions: Buffer | undefined
+  #options: CoapOption[] | undefined
+
+  /** @internal */
+  constructor(code: number, type: number, token: string, payload: Buffer | undefined, rawOptions: Buffer | undefined) {
+    this.code = code
+    this.type = typeName(type) ?? 'CON'
+    this.token = token
+    this.payload = payload ?? EMPTY
+    this.#rawOptions = rawOptions
+  }
+
+  /** Code in dotted form, e.g. `'2.05'`. */
+  get codeString(): CodeString {
+    return codeToString(this.code)
+  }
+
+  /** Every option, in wire order (decoded on first access). */
+  get options(): CoapOption[] {
+    this.#options ??= decodeOptions(this.#rawOptions)
+    return this.#options
+  }
+
+  /** Values of one option (all occurrences), by name or number. */
+  option(name: OptionName | number | (string & {})): Array<CoapOption['value']> {
+    const n = optionNumber(name, 'name')
+    return this.options.filter((o) => o.number === n).map((o) => o.value)
+  }
+}
+
+/** The shared empty payload. @internal */
+export const emptyPayload = EMPTY

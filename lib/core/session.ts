@@ -1,0 +1,124 @@
+/**
+ * `Session` ↔ libcoap's `coap_session_t`.
+ * @module
+ */
+import { EventEmitter } from 'node:events'
+import type { NativeSession } from '../native'
+import type { Proto } from '../uri'
+import { protoName, type SessionEventName } from './constants'
+import type { Context } from './context'
+
+/** A request waiting for its response. @internal */
+export interface PendingRequest {
+  settle(err: Error | undefined, value?: unknown): void
+}
+
+const sessionStates = ['none', 'connecting', 'handshake', 'csm', 'established'] as const
+
+/**
+ * A CoAP session (↔ `coap_session_t`). A client session holds one libcoap reference, dropped by
+ * {@link Session.release} once every {@link Session.reference} has been matched. Server sessions
+ * belong to libcoap; their wrapper stops being {@link Session.valid} when libcoap frees them.
+ *
+ * Emits `'event'` with a {@link SessionEventName} (libcoap's `COAP_EVENT_*`).
+ */
+export class Session extends EventEmitter<{ event: [SessionEventName] }> {
+  /** The context this session belongs to (kept reachable while the session lives). */
+  readonly context: Context
+  /** Free for the application's use (↔ `coap_session_set_app_data`). */
+  appData: unknown = undefined
+  /** @internal */
+  readonly native: NativeSession
+  /** @internal */
+  readonly pending = new Map<string, PendingRequest>()
+  #refs = 1
+
+  /** @internal */
+  constructor(context: Context, native: NativeSession) {
+    super()
+    this.context = context
+    this.native = native
+  }
+
+  /** Numeric id, unique in this process. */
+  get id(): number {
+    return this.native.id
+  }
+
+  /** `false` once released, or once libcoap freed a server session. */
+  get valid(): boolean {
+    return this.#refs > 0 && this.native.valid
+  }
+
+  /** Transport protocol. */
+  get proto(): Proto | undefined {
+    return protoName(this.native.proto)
+  }
+
+  /** `'client'` or `'server'` side. */
+  get side(): 'client' | 'server' | undefined {
+    const c = this.native.isClient
+    return c === undefined ? undefined : c ? 'client' : 'server'
+  }
+
+  /** Connection state (↔ `COAP_SESSION_STATE_*`, lower case). */
+  get state(): (typeof sessionStates)[number] | undefined {
+    const s = this.native.state
+    return s === undefined ? undefined : sessionStates[s]
+  }
+
+  /** Remote address as `'ip:port'` (`'[ip6]:port'`). */
+  get remote(): string | undefined {
+    return this.native.remote
+  }
+
+  /** Local address as `'ip:port'`. */
+  get local(): string | undefined {
+    return this.native.local
+  }
+
+  /** Path MTU libcoap sizes PDUs for (↔ `coap_session_set_mtu`; libcoap's default is 1152). */
+  get mtu(): number | undefined {
+    return this.native.valid ? this.native.mtu : undefined
+  }
+
+  set mtu(value: number) {
+    if (typeof value !== 'number') throw new TypeError(`mtu must be a number, got ${typeof value}`)
+    if (!Number.isInteger(value) || value < 64 || value > 65535) throw new RangeError(`mtu must be an integer 64-65535, got ${value}`)
+    if (!this.valid) throw new RangeError('mtu cannot be set on a released session')
+    this.native.mtu = value
+  }
+
+  /** Largest PDU libcoap will send on this session (↔ `coap_session_max_pdu_size`). */
+  get maxPduSize(): number | undefined {
+    return this.native.maxPduSize
+  }
+
+  /** Adds a reference (↔ `coap_session_reference`); each needs its own {@link Session.release}. */
+  reference(): this {
+    if (!this.valid) throw new RangeError('cannot reference a released session')
+    this.#refs++
+    return this
+  }
+
+  /**
+   * Drops a reference (↔ `coap_session_release`). The last one fails this session's pending
+   * requests with `ERR_COAP_CLOSED` and lets libcoap free the session. Extra calls do nothing.
+   */
+  release(): void {
+    if (this.#refs === 0) return
+    if (--this.#refs > 0) return
+    this.context._forgetSession(this)
+    this.native.release()
+  }
+
+  /** libcoap's description of the session (↔ `coap_session_str`). */
+  override toString(): string {
+    return this.native.toString()
+  }
+
+  /** @internal */
+  _emitEvent(name: SessionEventName): void {
+    this.emit('event', name)
+  }
+}

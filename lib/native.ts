@@ -1,0 +1,70 @@
+/**
+ * Loads the compiled addon and describes its (internal) interface. Nothing here is public API.
+ * @module
+ * @internal
+ */
+import * as path from 'node:path'
+
+/** Native session wrapper (one libcoap reference for client sessions). */
+export interface NativeSession {
+  readonly id: number
+  readonly valid: boolean
+  mtu: number | undefined
+  readonly maxPduSize: number | undefined
+  readonly remote: string | undefined
+  readonly local: string | undefined
+  readonly proto: number | undefined
+  readonly state: number | undefined
+  readonly isClient: boolean | undefined
+  release(): void
+  toString(): string
+}
+
+/** Callbacks the native context makes into JS, each from inside a libcoap call. */
+export interface NativeHandlers {
+  response(sessionId: number, token: string, code: number, type: number, payload?: Buffer, options?: Buffer): void
+  nack(sessionId: number, token: string, reason: number): void
+  event(sessionId: number, event: number): void
+  request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, query?: string, options?: Buffer): unknown
+  error(err: unknown): void
+}
+
+/** Native context wrapper. */
+export interface NativeContext {
+  newClientSession(proto: number, host: string, port: number): NativeSession
+  addEndpoint(proto: number, host: string, port: number): number
+  addResource(path: string, id: number): void
+  registerHandler(id: number, method: number): void
+  send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number
+  completeAsync(id: number, code: number, contentFormat: number, payload?: Buffer, options?: Buffer): boolean
+  setActive(active: boolean): void
+  close(): void
+}
+
+/** What the addon exports. */
+export interface NativeAddon {
+  Context: new (handlers: NativeHandlers, shared: Int32Array) => NativeContext
+  Session: new (...args: never[]) => NativeSession
+  setLogLevel(level: number): void
+  versions(): { libcoap: string; dtlsBackend: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
+}
+
+function load(): NativeAddon {
+  const root = path.join(__dirname, '..')
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node-gyp-build')(root) as NativeAddon
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err)
+    throw new Error(
+      `libcoap: the native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.version}, ABI ${process.versions.modules}).\n` +
+        `  ${msg}\n` +
+        `  No prebuilt binary matched and no local build was found. Build it from source with \`npm run build\`\n` +
+        `  (needs cmake, a C/C++ compiler and bzip2; set LIBCOAP_SOURCE to a libcoap 4.3.5 tarball when offline).`,
+      { cause: err },
+    )
+  }
+}
+
+/** The loaded addon. */
+export const native: NativeAddon = load()

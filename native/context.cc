@@ -1,0 +1,513 @@
+#include "context.h"
+
+#include <sys/epoll.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "addon.h"
+#include "address.h"
+#include "options.h"
+#include "session.h"
+
+namespace coapnode {
+
+namespace {
+
+constexpr int kEpollBatch = 64;
+constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
+constexpr int kMaxRepeat = 64;
+
+std::string Hex(const uint8_t* data, size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[data[i] >> 4];
+    out[2 * i + 1] = digits[data[i] & 15];
+  }
+  return out;
+}
+
+void FreeCopy(coap_session_t*, void* data) { std::free(data); }
+
+uint8_t* CopyBytes(const uint8_t* data, size_t len) {
+  auto* copy = static_cast<uint8_t*>(std::malloc(len));
+  if (copy != nullptr) std::memcpy(copy, data, len);
+  return copy;
+}
+
+}  // namespace
+
+Napi::Function Context::Define(Napi::Env env) {
+  return DefineClass(env, "Context",
+                     {
+                         InstanceMethod<&Context::NewClientSession>("newClientSession"),
+                         InstanceMethod<&Context::AddEndpoint>("addEndpoint"),
+                         InstanceMethod<&Context::AddResource>("addResource"),
+                         InstanceMethod<&Context::RegisterHandler>("registerHandler"),
+                         InstanceMethod<&Context::Send>("send"),
+                         InstanceMethod<&Context::CompleteAsync>("completeAsync"),
+                         InstanceMethod<&Context::SetActive>("setActive"),
+                         InstanceMethod<&Context::Close>("close"),
+                     });
+}
+
+Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "Context(handlers, shared) is internal: use lib/core");
+  }
+  Napi::Object handlers = info[0].As<Napi::Object>();
+  onResponse_ = Napi::Persistent(handlers.Get("response").As<Napi::Function>());
+  onNack_ = Napi::Persistent(handlers.Get("nack").As<Napi::Function>());
+  onEvent_ = Napi::Persistent(handlers.Get("event").As<Napi::Function>());
+  onRequest_ = Napi::Persistent(handlers.Get("request").As<Napi::Function>());
+  onError_ = Napi::Persistent(handlers.Get("error").As<Napi::Function>());
+  Napi::Int32Array shared = info[1].As<Napi::Int32Array>();
+  if (shared.ElementLength() < 4) throw Napi::RangeError::New(env, "shared state needs 4 slots");
+  shared_ = Napi::Persistent(shared);
+  sharedData_ = shared.Data();
+
+  core_ = std::make_shared<ContextCore>();
+  core_->ctx = coap_new_context(nullptr);
+  if (core_->ctx == nullptr) throw Napi::Error::New(env, "coap_new_context() failed");
+  coap_context_set_app_data(core_->ctx, this);
+  coap_context_set_block_mode(core_->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_register_response_handler(core_->ctx, OnResponse);
+  coap_register_nack_handler(core_->ctx, OnNack);
+  coap_register_event_handler(core_->ctx, OnEvent);
+
+  int fd = coap_context_get_coap_fd(core_->ctx);
+  if (fd < 0) {
+    Shutdown();
+    throw Napi::Error::New(env, "libcoap was built without epoll support");
+  }
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  poll_ = new uv_poll_t;
+  uv_poll_init(loop, poll_, fd);
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, OnPoll);
+  uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  asyncContext_ = new Napi::AsyncContext(env, "CoapContext");
+  GetAddonData(env)->contexts.insert(this);
+}
+
+Context::~Context() {
+  Shutdown();
+  delete asyncContext_;
+}
+
+Context* Context::FromCoap(coap_context_t* ctx) {
+  return ctx == nullptr ? nullptr : static_cast<Context*>(coap_context_get_app_data(ctx));
+}
+
+void Context::Shutdown() {
+  if (core_ == nullptr || core_->Closed()) return;
+  canCallJs_ = false;
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  for (auto& entry : serverSessions_) {
+    Session* s = Session::FromCoap(entry.first);
+    if (s != nullptr) s->Invalidate();
+    entry.second.Reset();
+  }
+  serverSessions_.clear();
+  pendingAsync_.clear();
+  resources_.clear();
+  core_->deferredReleases.clear();  // coap_free_context frees every session regardless
+  coap_context_t* ctx = core_->ctx;
+  core_->ctx = nullptr;  // every Session wrapper now sees the context as gone
+  coap_context_set_app_data(ctx, nullptr);
+  coap_free_context(ctx);
+  Napi::Env env = Env();
+  AddonData* data = GetAddonData(env);
+  if (data != nullptr) data->contexts.erase(this);
+}
+
+void Context::ReportError(const Napi::Error& err) {
+  // Our trampolines catch user errors; this is the last line, never a throw into libuv.
+  try {
+    onError_.Call({err.Value()});
+  } catch (...) {
+  }
+}
+
+void Context::OnPoll(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<Context*>(handle->data);
+  if (status < 0 || self == nullptr) return;
+  self->RunBatch();
+}
+
+void Context::RunBatch() {
+  Napi::Env env = Env();
+  Napi::HandleScope handleScope(env);
+  // One callback scope per wakeup: promise continuations run once, after libcoap returns.
+  Napi::CallbackScope callbackScope(env, *asyncContext_);
+  struct epoll_event ready[kEpollBatch];
+  struct epoll_event batch[kEpollBatch * 4];
+  int fd = coap_context_get_coap_fd(core_->ctx);
+  {
+    InLibcoap guard(*core_);
+    for (int round = 0; round < kMaxRounds && !closeRequested_; round++) {
+      int n = epoll_wait(fd, ready, kEpollBatch, 0);
+      if (n <= 0) break;
+      // Offer each readable socket several times per call so a busy socket is drained before
+      // libcoap's per-call session walk runs again; surplus offers just hit EAGAIN.
+      size_t m = 0;
+      bool busy = false;
+      for (int i = 0; i < n; i++) {
+        int reps = (ready[i].data.ptr != nullptr && ready[i].events == EPOLLIN) ? repeat_ : 1;
+        busy = busy || reps > 1;
+        for (int r = 0; r < reps && m < sizeof batch / sizeof batch[0]; r++) batch[m++] = ready[i];
+      }
+      coap_io_do_epoll(core_->ctx, batch, m);
+      if (!busy) break;
+    }
+  }
+  if (closeRequested_) {
+    Shutdown();
+    return;
+  }
+  core_->DrainDeferred();
+}
+
+coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
+                                    const coap_mid_t) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  Session* wrapper = Session::FromCoap(session);
+  if (self == nullptr || !self->canCallJs_ || wrapper == nullptr) return COAP_RESPONSE_OK;
+  Napi::Env env = self->Env();
+  coap_bin_const_t token = coap_pdu_get_token(received);
+  try {
+    self->onResponse_.Call({Napi::Number::New(env, wrapper->Id()), Napi::String::New(env, Hex(token.s, token.length)),
+                            Napi::Number::New(env, coap_pdu_get_code(received)),
+                            Napi::Number::New(env, coap_pdu_get_type(received)), ReadPayload(env, received),
+                            ReadFlatOptions(env, received, nullptr)});
+  } catch (const Napi::Error& err) {
+    self->ReportError(err);
+  }
+  return COAP_RESPONSE_OK;
+}
+
+void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
+                     const coap_mid_t) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  Session* wrapper = Session::FromCoap(session);
+  if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || sent == nullptr) return;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  coap_bin_const_t token = coap_pdu_get_token(sent);
+  try {
+    self->onNack_.Call({Napi::Number::New(env, wrapper->Id()), Napi::String::New(env, Hex(token.s, token.length)),
+                        Napi::Number::New(env, reason)});
+  } catch (const Napi::Error& err) {
+    self->ReportError(err);
+  }
+}
+
+int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  if (self == nullptr) return 0;
+  Session* wrapper = Session::FromCoap(session);
+  if (self->canCallJs_ && wrapper != nullptr) {
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    try {
+      self->onEvent_.Call({Napi::Number::New(env, wrapper->Id()), Napi::Number::New(env, event)});
+    } catch (const Napi::Error& err) {
+      self->ReportError(err);
+    }
+  }
+  if (event == COAP_EVENT_SERVER_SESSION_DEL) self->ForgetSession(session);
+  return 0;
+}
+
+void Context::ForgetSession(coap_session_t* session) {
+  for (auto it = pendingAsync_.begin(); it != pendingAsync_.end();) {
+    it = it->second.session == session ? pendingAsync_.erase(it) : std::next(it);
+  }
+  auto found = serverSessions_.find(session);
+  if (found == serverSessions_.end()) return;
+  Session* wrapper = Session::FromCoap(session);
+  if (wrapper != nullptr) wrapper->Invalidate();
+  coap_session_set_app_data(session, nullptr);
+  found->second.Reset();
+  serverSessions_.erase(found);
+}
+
+Napi::Value Context::ServerSessionObject(coap_session_t* session) {
+  auto found = serverSessions_.find(session);
+  if (found != serverSessions_.end()) return found->second.Value();
+  Napi::Object obj = Session::Wrap(Env(), core_, session, false);
+  serverSessions_.emplace(session, Napi::Persistent(obj));
+  return obj;
+}
+
+void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                        const coap_string_t* query, coap_pdu_t* response) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  if (self == nullptr || !self->canCallJs_) {
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
+    return;
+  }
+  coap_bin_const_t token = coap_pdu_get_token(request);
+  coap_async_t* async = coap_find_async(session, token);
+  if (async != nullptr) {
+    // libcoap calls again once a separate response was triggered: answer with the stored result.
+    auto found = self->pendingAsync_.find((int32_t)(intptr_t)coap_async_get_app_data(async));
+    if (found == self->pendingAsync_.end() || !found->second.ready) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      return;
+    }
+    self->FinishAsync(resource, session, request, query, response, found->second);
+    self->pendingAsync_.erase(found);
+    return;
+  }
+
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  coap_opt_filter_t skip;
+  coap_option_filter_clear(&skip);
+  coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);
+  coap_option_filter_set(&skip, COAP_OPTION_URI_QUERY);
+  int32_t* shared = self->sharedData_;
+  shared[0] = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+  shared[1] = -1;
+  shared[2] = 0;
+  Napi::Value result;
+  try {
+    Napi::Value queryValue = query != nullptr && query->length > 0
+                                 ? Napi::String::New(env, reinterpret_cast<const char*>(query->s), query->length)
+                                 : env.Undefined();
+    result = self->onRequest_.Call(
+        {Napi::Number::New(env, (double)(intptr_t)coap_resource_get_userdata(resource)),
+         Napi::Number::New(env, coap_pdu_get_code(request)), Napi::Number::New(env, coap_pdu_get_type(request)),
+         self->ServerSessionObject(session), ReadPayload(env, request), queryValue,
+         ReadFlatOptions(env, request, &skip)});
+  } catch (const Napi::Error& err) {
+    self->ReportError(err);
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+    return;
+  }
+
+  if (shared[0] == 0) {
+    // The handler's result is not ready: libcoap sends the empty ACK now and calls this handler
+    // again when CompleteAsync() triggers it.
+    async = coap_register_async(session, request, 0);
+    if (async == nullptr) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      return;
+    }
+    int32_t id = shared[3];
+    coap_async_set_app_data(async, (void*)(intptr_t)id);
+    self->pendingAsync_[id] = PendingAsync{session, async};
+    return;
+  }
+
+  Napi::Value payload = result;
+  Napi::Value options;
+  if (shared[2] != 0 && result.IsArray()) {
+    payload = result.As<Napi::Array>().Get(0u);
+    options = result.As<Napi::Array>().Get(1u);
+  }
+  const uint8_t* optData = nullptr;
+  size_t optLen = 0;
+  if (!options.IsEmpty() && options.IsBuffer()) {
+    optData = options.As<Napi::Buffer<uint8_t>>().Data();
+    optLen = options.As<Napi::Buffer<uint8_t>>().Length();
+  }
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (payload.IsBuffer()) {
+    data = payload.As<Napi::Buffer<uint8_t>>().Data();
+    len = payload.As<Napi::Buffer<uint8_t>>().Length();
+  }
+  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, data, len);
+}
+
+void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                          const coap_string_t* query, coap_pdu_t* response, PendingAsync& result) {
+  FillResponse(resource, session, request, query, response, result.code, result.contentFormat,
+               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(),
+               reinterpret_cast<const uint8_t*>(result.payload.data()), result.payload.size());
+}
+
+void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                           const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
+                           const uint8_t* options, size_t optionsLength, const uint8_t* payload,
+                           size_t payloadLength) {
+  coap_pdu_set_code(response, (coap_pdu_code_t)code);
+  if (optionsLength > 0 && !AddFlatOptions(response, options, optionsLength)) {
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+    return;
+  }
+  if (payloadLength > 0) {
+    // libcoap's large-data call always writes a Content-Format; a handler that asked for none
+    // gets a plain body when it fits one PDU.
+    if (contentFormat < 0 && coap_add_data(response, payloadLength, payload)) return;
+    uint8_t* copy = CopyBytes(payload, payloadLength);
+    if (copy == nullptr ||
+        !coap_add_data_large_response(resource, session, request, response, query,
+                                      (uint16_t)(contentFormat < 0 ? COAP_MEDIATYPE_APPLICATION_OCTET_STREAM
+                                                                   : contentFormat),
+                                      -1, 0, payloadLength, copy, FreeCopy, copy)) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      return;
+    }
+  } else if (contentFormat >= 0) {
+    uint8_t buf[4];
+    coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, contentFormat), buf);
+  }
+}
+
+Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  int proto = info[0].As<Napi::Number>().Int32Value();
+  std::string host = info[1].As<Napi::String>().Utf8Value();
+  uint16_t port = (uint16_t)info[2].As<Napi::Number>().Uint32Value();
+  coap_address_t remote;
+  if (!ParseAddress(host, port, &remote)) throw Napi::TypeError::New(env, "not a numeric IP address: " + host);
+  coap_session_t* session;
+  {
+    InLibcoap guard(*core_);
+    session = coap_new_client_session(core_->ctx, nullptr, &remote, (coap_proto_t)proto);
+  }
+  if (session == nullptr) throw Napi::Error::New(env, "coap_new_client_session() failed for " + host);
+  return Session::Wrap(env, core_, session, true);
+}
+
+Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  int proto = info[0].As<Napi::Number>().Int32Value();
+  std::string host = info[1].As<Napi::String>().Utf8Value();
+  uint16_t port = (uint16_t)info[2].As<Napi::Number>().Uint32Value();
+  coap_address_t local;
+  if (!ParseAddress(host, port, &local)) throw Napi::TypeError::New(env, "not a numeric IP address: " + host);
+  coap_endpoint_t* ep = coap_new_endpoint(core_->ctx, &local, (coap_proto_t)proto);
+  if (ep == nullptr) {
+    throw Napi::Error::New(env, "cannot listen on " + FormatAddress(&local) + " (address in use or not available)");
+  }
+  // libcoap records the bound address (the real port when 0 was asked for) in its description.
+  std::string desc = coap_endpoint_str(ep);
+  size_t space = desc.rfind(' ');
+  size_t colon = desc.rfind(':', space);
+  int bound = colon == std::string::npos ? port : std::atoi(desc.c_str() + colon + 1);
+  return Napi::Number::New(env, bound);
+}
+
+Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int32_t id = info[1].As<Napi::Number>().Int32Value();
+  coap_str_const_t* uri = coap_new_str_const(reinterpret_cast<const uint8_t*>(path.data()), path.size());
+  coap_resource_t* r = coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI);
+  if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
+  coap_resource_set_userdata(r, (void*)(intptr_t)id);
+  coap_add_resource(core_->ctx, r);
+  resources_[id] = r;
+  return env.Undefined();
+}
+
+Napi::Value Context::RegisterHandler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  auto found = resources_.find(info[0].As<Napi::Number>().Int32Value());
+  if (found == resources_.end()) throw Napi::RangeError::New(env, "unknown resource");
+  int method = info[1].As<Napi::Number>().Int32Value();
+  // Methods without a handler are left to libcoap, which answers them with 4.05.
+  coap_register_request_handler(found->second, (coap_request_t)method, OnRequest);
+  return env.Undefined();
+}
+
+Napi::Value Context::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  Session* wrapper = Session::Unwrap(info[0].As<Napi::Object>());
+  coap_session_t* session = wrapper->Get();
+  if (session == nullptr) throw Napi::Error::New(env, "session has been released");
+  auto type = (coap_pdu_type_t)info[1].As<Napi::Number>().Int32Value();
+  auto code = (coap_pdu_code_t)info[2].As<Napi::Number>().Int32Value();
+  auto token = info[3].As<Napi::Buffer<uint8_t>>();
+  coap_pdu_t* pdu = coap_new_pdu(type, code, session);
+  if (pdu == nullptr) throw Napi::Error::New(env, "coap_new_pdu() failed");
+  if (!coap_add_token(pdu, token.Length(), token.Data())) {
+    coap_delete_pdu(pdu);
+    throw Napi::RangeError::New(env, "token too long");
+  }
+  if (info[4].IsBuffer()) {
+    auto opts = info[4].As<Napi::Buffer<uint8_t>>();
+    if (!AddFlatOptions(pdu, opts.Data(), opts.Length())) {
+      coap_delete_pdu(pdu);
+      throw Napi::Error::New(env, "options do not fit the PDU");
+    }
+  }
+  if (info[5].IsBuffer()) {
+    auto body = info[5].As<Napi::Buffer<uint8_t>>();
+    if (body.Length() > 0) {
+      uint8_t* copy = CopyBytes(body.Data(), body.Length());
+      if (copy == nullptr || !coap_add_data_large_request(session, pdu, body.Length(), copy, FreeCopy, copy)) {
+        coap_delete_pdu(pdu);
+        throw Napi::Error::New(env, "payload could not be added to the request");
+      }
+    }
+  }
+  coap_mid_t mid;
+  {
+    InLibcoap guard(*core_);
+    mid = coap_send(session, pdu);  // takes the PDU, whatever happens
+  }
+  core_->DrainDeferred();
+  if (closeRequested_) Shutdown();
+  if (mid == COAP_INVALID_MID) throw Napi::Error::New(env, "coap_send() failed");
+  return Napi::Number::New(env, mid);
+}
+
+Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id = info[0].As<Napi::Number>().Int32Value();
+  auto found = pendingAsync_.find(id);
+  if (found == pendingAsync_.end() || core_->Closed()) return Napi::Boolean::New(env, false);  // peer gone
+  PendingAsync& p = found->second;
+  p.code = info[1].As<Napi::Number>().Int32Value();
+  p.contentFormat = info[2].As<Napi::Number>().Int32Value();
+  if (info[3].IsBuffer()) {
+    auto b = info[3].As<Napi::Buffer<char>>();
+    p.payload.assign(b.Data(), b.Length());
+  }
+  if (info[4].IsBuffer()) {
+    auto b = info[4].As<Napi::Buffer<char>>();
+    p.options.assign(b.Data(), b.Length());
+  }
+  p.ready = true;
+  coap_async_trigger(p.async);  // libcoap re-runs the handler from its timer, on the poll fd
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value Context::SetActive(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) {
+    if (info[0].ToBoolean().Value()) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Context::Close(const Napi::CallbackInfo& info) {
+  if (core_->depth > 0) {
+    closeRequested_ = true;  // never free the context under libcoap's feet
+  } else {
+    Shutdown();
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace coapnode

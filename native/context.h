@@ -1,0 +1,77 @@
+// JS wrapper of one coap_context_t and the libuv poll handle that drives it.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "core.h"
+
+namespace coapnode {
+
+class Context : public Napi::ObjectWrap<Context> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Context(const Napi::CallbackInfo& info);
+  ~Context() override;
+
+  // Frees everything without calling into JS (environment teardown, close()).
+  void Shutdown();
+
+ private:
+  struct PendingAsync {
+    coap_session_t* session;
+    coap_async_t* async;
+    bool ready = false;
+    int code = 0;
+    int contentFormat = -1;
+    std::string options;
+    std::string payload;
+  };
+
+  static Context* FromCoap(coap_context_t* ctx);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static coap_response_t OnResponse(coap_session_t* session, const coap_pdu_t* sent, const coap_pdu_t* received,
+                                    const coap_mid_t mid);
+  static void OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
+                     const coap_mid_t mid);
+  static int OnEvent(coap_session_t* session, const coap_event_t event);
+  static void OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                        const coap_string_t* query, coap_pdu_t* response);
+
+  void RunBatch();
+  void FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                   const coap_string_t* query, coap_pdu_t* response, PendingAsync& result);
+  void FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                    const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
+                    const uint8_t* options, size_t optionsLength, const uint8_t* payload, size_t payloadLength);
+  Napi::Value ServerSessionObject(coap_session_t* session);
+  void ForgetSession(coap_session_t* session);
+  void ReportError(const Napi::Error& err);
+
+  Napi::Value NewClientSession(const Napi::CallbackInfo& info);
+  Napi::Value AddEndpoint(const Napi::CallbackInfo& info);
+  Napi::Value AddResource(const Napi::CallbackInfo& info);
+  Napi::Value RegisterHandler(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
+  Napi::Value SetActive(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ContextCore> core_;
+  uv_poll_t* poll_ = nullptr;
+  Napi::AsyncContext* asyncContext_ = nullptr;
+  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_;
+  Napi::Reference<Napi::Int32Array> shared_;
+  int32_t* sharedData_ = nullptr;  // [code, contentFormat, hasOptions, pendingId]
+  bool canCallJs_ = true;
+  bool closeRequested_ = false;
+  int repeat_ = 8;  // times each readable socket is offered per prepare step (DESIGN §5)
+  std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
+  std::unordered_map<int32_t, PendingAsync> pendingAsync_;
+  std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
+};
+
+}  // namespace coapnode

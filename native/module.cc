@@ -1,0 +1,70 @@
+// Addon entry: per-environment state, libcoap start-up, and the cleanup hook that frees every
+// live context when the environment (main thread or worker) goes away.
+#include <coap3/coap.h>
+#include <napi.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "addon.h"
+#include "context.h"
+#include "session.h"
+
+#ifndef COAP_NODE_DTLS
+#define COAP_NODE_DTLS "none"
+#endif
+
+namespace coapnode {
+namespace {
+
+void Cleanup(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  std::vector<Context*> live(data->contexts.begin(), data->contexts.end());
+  for (Context* c : live) c->Shutdown();
+}
+
+Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
+  coap_set_log_level((coap_log_t)info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("libcoap", coap_package_version());
+  out.Set("dtlsBackend", COAP_NODE_DTLS);
+  coap_tls_version_t* tls = coap_get_tls_library_version();
+  if (tls != nullptr) {
+    out.Set("tlsLibraryVersion", Napi::Number::New(env, (double)tls->version));
+    out.Set("tlsBuiltVersion", Napi::Number::New(env, (double)tls->built_version));
+  }
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static bool started = false;
+  if (!started) {
+    // Process-wide and idempotent enough for workers; libcoap keeps no per-thread state here.
+    coap_startup();
+    coap_set_log_level(COAP_LOG_ERR);
+    started = true;
+  }
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  napi_add_env_cleanup_hook(env, Cleanup, data);
+
+  Napi::Function session = Session::Define(env);
+  data->sessionCtor = Napi::Persistent(session);
+  exports.Set("Session", session);
+  exports.Set("Context", Context::Define(env));
+  exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel));
+  exports.Set("versions", Napi::Function::New(env, Versions));
+  return exports;
+}
+
+}  // namespace
+}  // namespace coapnode
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return coapnode::Init(env, exports); }
+
+NODE_API_MODULE(libcoap, InitAddon)
