@@ -1,0 +1,29 @@
+{
+  "variables": {
+    "libcoap_build": "<!(node deps/libcoap-static.js)",
+    "libcoap_source": "<(module_root_dir)/deps/.work/libcoap-4.3.5"
+  },
+  "targets": [
+    {
+      "target_name": "libcoap",
+      "sources": [
+        "native/address.cc",
+        "native/context.cc",
+        "native/module.cc",
+        "native/options.cc",
+        "native/session.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<(libcoap_build)",
+        "<(libcoap_build)/include",
+        "<(libcoap_source)/include"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "COAP_NODE_DTLS=\"openssl\""],
+      "cflags": ["-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "libraries": ["<(libcoap_build)/libcoap-3.a", "-Wl,--exclude-libs,ALL"]
+    }
+  ]
+}

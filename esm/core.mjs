@@ -1,0 +1,2 @@
+// ESM entry of libcoap/core.
+export * from '../dist/core/index.js'

@@ -1,0 +1,215 @@
+/**
+ * `CoapClient`: fetch-like requests to `coap://` URLs, built on `lib/core`.
+ * @module
+ */
+import './dispose'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import { Method, type MethodName } from './codes'
+import { parseContentFormat, type ContentFormatLike } from './content-format'
+import { Context } from './core/context'
+import type { Session } from './core/session'
+import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapInvalidUriError } from './errors'
+import { appendOptions, type OptionsInit } from './options'
+import { CoapResponse } from './response'
+import { parseUri, type CoapUri } from './uri'
+
+/** A request body. */
+export type RequestBody = string | Buffer | Uint8Array
+
+/** Per-request settings. */
+export interface RequestOptions {
+  /** CON (default `true`, retransmitted by libcoap) or NON. */
+  confirmable?: boolean
+  /** Milliseconds until the request fails with `ERR_COAP_TIMEOUT` (client default: 30 000; 0 = libcoap's own limits). */
+  timeout?: number
+  /** Cancels the request with `ERR_COAP_ABORTED`. */
+  signal?: AbortSignal
+  /** Accept option: a media type or Content-Format number. */
+  accept?: ContentFormatLike
+  /** Content-Format of the body (default: text/plain for string bodies). */
+  contentFormat?: ContentFormatLike
+  /** Extra Uri-Query items, added after those in the URL. */
+  query?: string | string[] | Record<string, string | number | boolean>
+  /** Any other options, by name or number. */
+  options?: OptionsInit
+}
+
+/** Everything {@link CoapClient.request} takes. */
+export interface RequestInit extends RequestOptions {
+  url: string | URL
+  method?: MethodName
+  payload?: RequestBody
+}
+
+/** Settings of a {@link CoapClient}. */
+export interface ClientOptions {
+  /** Default per-request timeout in ms (default 30 000; 0 = libcoap's own limits). */
+  timeout?: number
+  /** Default message type (default `true`: CON). */
+  confirmable?: boolean
+}
+
+const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options'])
+
+function checkTimeout(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number of milliseconds, got ${typeof value}`)
+  if (!Number.isFinite(value) || value < 0 || value > 2 ** 31 - 1) throw new RangeError(`${name} must be 0 to 2147483647 ms, got ${value}`)
+  return value
+}
+
+function checkBody(body: unknown): Buffer | undefined {
+  if (body === undefined || body === null) return undefined
+  if (typeof body === 'string') return Buffer.from(body, 'utf8')
+  if (body instanceof Uint8Array) return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  throw new TypeError(`payload must be a string, Buffer or Uint8Array, got ${typeof body}`)
+}
+
+function queryItems(query: RequestOptions['query']): string[] {
+  if (query === undefined) return []
+  if (typeof query === 'string') return [query]
+  if (Array.isArray(query)) {
+    for (const q of query) if (typeof q !== 'string') throw new TypeError(`query items must be strings, got ${typeof q}`)
+    return query
+  }
+  if (typeof query === 'object' && query !== null) return Object.entries(query).map(([k, v]) => `${k}=${String(v)}`)
+  throw new TypeError(`query must be a string, array of strings or object, got ${typeof query}`)
+}
+
+/**
+ * A CoAP client. One libcoap session per origin is opened on first use and reused. An idle client
+ * never keeps Node alive; `close()` (or `await using`) fails pending requests with
+ * `ERR_COAP_CLOSED` and frees everything.
+ *
+ * ```ts
+ * await using client = new CoapClient()
+ * const res = await client.get('coap://[::1]/alarm')
+ * console.log(res.code, res.text())
+ * ```
+ */
+export class CoapClient {
+  /** The libcoap context underneath (for `lib/core` users). */
+  readonly context: Context
+  #sessions = new Map<string, Promise<Session>>()
+  #timeout: number
+  #confirmable: boolean
+
+  constructor(options: ClientOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    this.#timeout = checkTimeout(options.timeout, 'options.timeout') ?? 30_000
+    if (options.confirmable !== undefined && typeof options.confirmable !== 'boolean') throw new TypeError(`options.confirmable must be a boolean, got ${typeof options.confirmable}`)
+    this.#confirmable = options.confirmable ?? true
+    this.context = new Context()
+  }
+
+  /** GET a resource. */
+  get(url: string | URL, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'GET' })
+  }
+
+  /** PUT a body. */
+  put(url: string | URL, payload?: RequestBody, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'PUT', payload })
+  }
+
+  /** POST a body. */
+  post(url: string | URL, payload?: RequestBody, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'POST', payload })
+  }
+
+  /** DELETE a resource. */
+  delete(url: string | URL, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'DELETE' })
+  }
+
+  /** FETCH (RFC 8132) with a body. */
+  fetch(url: string | URL, payload?: RequestBody, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'FETCH', payload })
+  }
+
+  /** PATCH (RFC 8132) with a body. */
+  patch(url: string | URL, payload?: RequestBody, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'PATCH', payload })
+  }
+
+  /** iPATCH (RFC 8132) with a body. */
+  iPatch(url: string | URL, payload?: RequestBody, options?: RequestOptions): Promise<CoapResponse> {
+    return this.request({ ...options, url, method: 'IPATCH', payload })
+  }
+
+  /** Sends any request; resolves with the response (also for 4.xx/5.xx), rejects with a `CoapError`. */
+  async request(init: RequestInit): Promise<CoapResponse> {
+    if (typeof init !== 'object' || init === null) throw new TypeError(`request options must be an object, got ${init === null ? 'null' : typeof init}`)
+    const uri = parseUri(init.url, 'url')
+    const method = init.method ?? 'GET'
+    if (typeof method !== 'string' || !(method in Method)) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
+    const payload = checkBody(init.payload)
+    const timeout = checkTimeout(init.timeout, 'timeout') ?? this.#timeout
+    if (init.confirmable !== undefined && typeof init.confirmable !== 'boolean') throw new TypeError(`confirmable must be a boolean, got ${typeof init.confirmable}`)
+    const signal = init.signal
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')
+    for (const key of Object.keys(init)) {
+      if (!OPTION_KEYS.has(key) && key !== 'url' && key !== 'method' && key !== 'payload') throw new TypeError(`unknown request option '${key}'`)
+    }
+    const options: Array<[number, Buffer]> = []
+    if (isIP(uri.host) === 0) options.push([3, Buffer.from(uri.host)])
+    for (const seg of uri.path) options.push([11, Buffer.from(seg)])
+    for (const q of [...uri.query, ...queryItems(init.query)]) options.push([15, Buffer.from(q)])
+    if (init.contentFormat !== undefined) appendOptions(options, { 'Content-Format': parseContentFormat(init.contentFormat) })
+    else if (typeof init.payload === 'string') options.push([12, Buffer.alloc(0)])
+    if (init.accept !== undefined) appendOptions(options, { Accept: parseContentFormat(init.accept, 'accept') })
+    appendOptions(options, init.options, 'options')
+
+    if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
+    const session = await this.#session(uri)
+    const pdu = await this.context.send(
+      session,
+      { method, type: (init.confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
+      { timeout, signal },
+    )
+    return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
+  }
+
+  #session(uri: CoapUri): Promise<Session> {
+    if (this.context.closed) return Promise.reject(new CoapClosedError('client is closed'))
+    if (uri.proto !== 'udp') {
+      return Promise.reject(new CoapInvalidUriError(`${uri.scheme}// is not available in this release (only coap://)`))
+    }
+    let entry = this.#sessions.get(uri.origin)
+    if (entry === undefined) {
+      entry = this.#open(uri)
+      this.#sessions.set(uri.origin, entry)
+      entry.catch(() => this.#sessions.delete(uri.origin))
+    }
+    return entry.then((s) => {
+      if (s.valid) return s
+      this.#sessions.delete(uri.origin)
+      return this.#session(uri)
+    })
+  }
+
+  async #open(uri: CoapUri): Promise<Session> {
+    let host = uri.host
+    if (isIP(host) === 0) {
+      try {
+        host = (await lookup(host)).address
+      } catch (err) {
+        throw new CoapConnectionError(`cannot resolve '${uri.host}': ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err })
+      }
+    }
+    if (this.context.closed) throw new CoapClosedError('client is closed')
+    return this.context.newClientSession({ proto: uri.proto, remote: { host, port: uri.port } })
+  }
+
+  /** Fails pending requests with `ERR_COAP_CLOSED` and frees every session. Idempotent. */
+  async close(): Promise<void> {
+    this.#sessions.clear()
+    this.context.close()
+  }
+
+  /** Same as {@link CoapClient.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}

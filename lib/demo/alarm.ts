@@ -1,0 +1,35 @@
+/**
+ * The CoAP lab's alarm server as a reusable function: `/alarm` (GET state, PUT sets it),
+ * `/time` (current time) and `/slow` (answered as a separate response after `slowMs`).
+ * @module
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { CoapServer } from '../server'
+
+/** Settings of {@link createAlarmServer}. */
+export interface AlarmServerOptions {
+  /** Listen URLs (default `coap://[::]:5683`). */
+  listen?: string | string[]
+  /** Delay of `/slow` in ms (default 2000). */
+  slowMs?: number
+}
+
+/** Builds (but does not start) the demo server. */
+export function createAlarmServer(options: AlarmServerOptions = {}): CoapServer {
+  const server = new CoapServer({ listen: options.listen ?? 'coap://[::]:5683' })
+  const slowMs = options.slowMs ?? 2000
+  let alarm = 'OFF'
+  server
+    .resource('/alarm', { rt: 'alarm', title: 'Alarm state' })
+    .get(() => alarm)
+    .put((req) => {
+      alarm = req.text()
+      return { code: '2.04' }
+    })
+  server.resource('/time', { rt: 'time', title: 'Server time' }).get(() => new Date().toISOString())
+  server.resource('/slow', { title: 'Separate response' }).get(async () => {
+    await sleep(slowMs)
+    return `done after ${slowMs} ms`
+  })
+  return server
+}

@@ -1,0 +1,144 @@
+/**
+ * `CoapServer`: resources with per-method handlers on one or more listen URLs, built on `lib/core`.
+ * @module
+ */
+import './dispose'
+import { EventEmitter } from 'node:events'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import { Context, type Endpoint } from './core/context'
+import type { SessionEventName } from './core/constants'
+import type { CoapRequest } from './core/request'
+import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
+import type { Session } from './core/session'
+import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
+import { parseUri } from './uri'
+
+/** Settings of a {@link CoapServer}. */
+export interface ServerOptions {
+  /** Listen URLs, e.g. `'coap://[::]:5683'` (port 0 picks a free one). Default `'coap://[::]:5683'`. */
+  listen?: string | URL | Array<string | URL>
+}
+
+/** A resource of a {@link CoapServer}, with a chainable setter per method. */
+export class ServerResource extends Resource {
+  /** Handles GET. */
+  get(handler: RequestHandler): this {
+    return this.handle('GET', handler)
+  }
+  /** Handles POST. */
+  post(handler: RequestHandler): this {
+    return this.handle('POST', handler)
+  }
+  /** Handles PUT. */
+  put(handler: RequestHandler): this {
+    return this.handle('PUT', handler)
+  }
+  /** Handles DELETE. */
+  delete(handler: RequestHandler): this {
+    return this.handle('DELETE', handler)
+  }
+  /** Handles FETCH. */
+  fetch(handler: RequestHandler): this {
+    return this.handle('FETCH', handler)
+  }
+  /** Handles PATCH. */
+  patch(handler: RequestHandler): this {
+    return this.handle('PATCH', handler)
+  }
+  /** Handles iPATCH. */
+  iPatch(handler: RequestHandler): this {
+    return this.handle('IPATCH', handler)
+  }
+}
+
+function listenList(listen: ServerOptions['listen']): Array<string | URL> {
+  if (listen === undefined) return ['coap://[::]:5683']
+  const list = Array.isArray(listen) ? listen : [listen]
+  if (list.length === 0) throw new RangeError('listen must name at least one URL')
+  for (const u of list) if (typeof u !== 'string' && !(u instanceof URL)) throw new TypeError(`listen URLs must be strings or URLs, got ${typeof u}`)
+  return list
+}
+
+/**
+ * A CoAP server. Unknown paths get 4.04 and methods without a handler 4.05 (from libcoap). A
+ * handler that throws or rejects gets 5.00 and an `'error'` event `(err, req)`; a handler whose
+ * Promise is still pending when it returns gets a separate response (empty ACK now, the answer
+ * later). Emits `'event'` `(name, session)` for libcoap session events.
+ *
+ * ```ts
+ * const server = new CoapServer({ listen: 'coap://[::]:5683' })
+ * server.resource('/alarm').get(() => state).put((req) => { state = req.text() })
+ * await server.listen()
+ * ```
+ */
+export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | undefined]; event: [SessionEventName, Session] }> {
+  /** The libcoap context underneath (for `lib/core` users). */
+  readonly context: Context
+  #listen: Array<string | URL>
+  #listening: Promise<Endpoint[]> | undefined
+
+  constructor(options: ServerOptions = {}) {
+    super()
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    this.#listen = listenList(options.listen)
+    for (const u of this.#listen) parseUri(u, 'listen')
+    this.context = new Context()
+    this.context.on('error', (err, req) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err, req)
+      else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })
+    })
+    this.context.on('event', (name, session) => this.emit('event', name, session))
+  }
+
+  /** The resource at `path`, created (with `attributes`) on first use. */
+  resource(path: string, attributes?: ResourceAttributes): ServerResource {
+    const existing = this.context.getResource(path)
+    if (existing !== undefined) {
+      if (attributes !== undefined) throw new RangeError(`resource '${path}' exists already; give attributes only when creating it`)
+      return existing as ServerResource
+    }
+    return this.context.addResource(new ServerResource(path, attributes)) as ServerResource
+  }
+
+  /** Starts listening on every listen URL; resolves with the bound endpoints. */
+  listen(): Promise<Endpoint[]> {
+    this.#listening ??= this.#bind()
+    return this.#listening
+  }
+
+  async #bind(): Promise<Endpoint[]> {
+    const out: Endpoint[] = []
+    for (const u of this.#listen) {
+      const uri = parseUri(u, 'listen')
+      if (uri.proto !== 'udp') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap://)`)
+      if (uri.path.length || uri.query.length) throw new CoapInvalidUriError(`listen URL must not have a path or query: '${String(u)}'`)
+      let host = uri.host
+      if (isIP(host) === 0) {
+        try {
+          host = (await lookup(host)).address
+        } catch (err) {
+          throw new CoapListenError(`cannot resolve listen host '${uri.host}'`, { cause: err })
+        }
+      }
+      if (this.context.closed) throw new CoapClosedError('server closed while starting')
+      out.push(this.context.addEndpoint({ proto: uri.proto, host, port: uri.port }))
+    }
+    return out
+  }
+
+  /** Bound endpoints (empty before {@link CoapServer.listen}). */
+  get endpoints(): readonly Endpoint[] {
+    return this.context.endpoints
+  }
+
+  /** Stops listening and frees every session and resource. Idempotent. */
+  async close(): Promise<void> {
+    this.context.close()
+  }
+
+  /** Same as {@link CoapServer.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}
