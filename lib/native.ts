@@ -22,7 +22,7 @@ export interface NativeSession {
 
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */
 export interface NativeHandlers {
-  response(sessionId: number, token: string, code: number, type: number, payload?: Buffer, options?: Buffer): void
+  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void
   nack(sessionId: number, token: string, reason: number): void
   event(sessionId: number, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, query?: string, options?: Buffer): unknown

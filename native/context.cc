@@ -185,7 +185,8 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
   try {
     self->onResponse_.Call({Napi::Number::New(env, wrapper->Id()), Napi::String::New(env, Hex(token.s, token.length)),
                             Napi::Number::New(env, coap_pdu_get_code(received)),
-                            Napi::Number::New(env, coap_pdu_get_type(received)), ReadPayload(env, received),
+                            Napi::Number::New(env, coap_pdu_get_type(received)),
+                            Napi::Number::New(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
                             ReadFlatOptions(env, received, nullptr)});
   } catch (const Napi::Error& err) {
     self->ReportError(err);

@@ -134,7 +134,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     super()
     this.#native = new native.Context(
       {
-        response: (sid, token, code, type, payload, options) => this.#onResponse(sid, token, code, type, payload, options),
+        response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
         nack: (sid, token, reason) => this.#onNack(sid, token, reason),
         event: (sid, ev) => this.#onEvent(sid, ev),
         request: (rid, method, type, session, payload, query, options) => this.#onRequest(rid, method, type, session, payload, query, options),
@@ -299,8 +299,8 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     })
   }
 
-  #onResponse(sid: number, token: string, code: number, type: number, payload?: Buffer, options?: Buffer): void {
-    this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, token, payload, options))
+  #onResponse(sid: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void {
+    this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, mid, token, payload, options))
   }
 
   #onNack(sid: number, token: string, reason: number): void {

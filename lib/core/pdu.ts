@@ -13,6 +13,8 @@ export class Pdu {
   readonly code: number
   /** Message type. */
   readonly type: MessageTypeName
+  /** Message ID. */
+  readonly mid: number
   /** Token as lower-case hex. */
   readonly token: string
   /** Body (empty Buffer when there is none). */
@@ -21,9 +23,10 @@ export class Pdu {
   #options: CoapOption[] | undefined
 
   /** @internal */
-  constructor(code: number, type: number, token: string, payload: Buffer | undefined, rawOptions: Buffer | undefined) {
+  constructor(code: number, type: number, mid: number, token: string, payload: Buffer | undefined, rawOptions: Buffer | undefined) {
     this.code = code
     this.type = typeName(type) ?? 'CON'
+    this.mid = mid
     this.token = token
     this.payload = payload ?? EMPTY
     this.#rawOptions = rawOptions
