@@ -25,7 +25,7 @@ export interface NativeHandlers {
   response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void
   nack(sessionId: number, token: string, reason: number): void
   event(sessionId: number, event: number): void
-  request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, query?: string, options?: Buffer): unknown
+  request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
   error(err: unknown): void
 }
 

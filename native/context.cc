@@ -273,21 +273,17 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   Napi::HandleScope scope(env);
   coap_opt_filter_t skip;
   coap_option_filter_clear(&skip);
-  coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);
-  coap_option_filter_set(&skip, COAP_OPTION_URI_QUERY);
+  coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);  // known from the resource
   int32_t* shared = self->sharedData_;
   shared[0] = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   shared[1] = -1;
   shared[2] = 0;
   Napi::Value result;
   try {
-    Napi::Value queryValue = query != nullptr && query->length > 0
-                                 ? Napi::String::New(env, reinterpret_cast<const char*>(query->s), query->length)
-                                 : env.Undefined();
     result = self->onRequest_.Call(
         {Napi::Number::New(env, (double)(intptr_t)coap_resource_get_userdata(resource)),
          Napi::Number::New(env, coap_pdu_get_code(request)), Napi::Number::New(env, coap_pdu_get_type(request)),
-         self->ServerSessionObject(session), ReadPayload(env, request), queryValue,
+         self->ServerSessionObject(session), ReadPayload(env, request),
          ReadFlatOptions(env, request, &skip)});
   } catch (const Napi::Error& err) {
     self->ReportError(err);

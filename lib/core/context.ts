@@ -137,7 +137,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
         response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
         nack: (sid, token, reason) => this.#onNack(sid, token, reason),
         event: (sid, ev) => this.#onEvent(sid, ev),
-        request: (rid, method, type, session, payload, query, options) => this.#onRequest(rid, method, type, session, payload, query, options),
+        request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
         error: (err) => this.#report(err, undefined),
       },
       this.#shared,
@@ -329,7 +329,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     return s
   }
 
-  #onRequest(rid: number, method: number, type: number, ns: NativeSession, payload?: Buffer, query?: string, options?: Buffer): unknown {
+  #onRequest(rid: number, method: number, type: number, ns: NativeSession, payload?: Buffer, options?: Buffer): unknown {
     const shared = this.#shared
     const resource = this.#resources[rid]
     const handler = resource?.handlers[method]
@@ -337,7 +337,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       shared[0] = 133 // 4.05: the handler was removed after libcoap dispatched
       return undefined
     }
-    const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, query, options)
+    const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
     let out: ReturnType<typeof handler>
     try {
       out = handler(req)

@@ -17,23 +17,22 @@ export class CoapRequest {
   /** Body (empty Buffer when there is none; block-wise uploads arrive whole). */
   readonly payload: Buffer
   #type: number
-  #rawQuery: string | undefined
   #rawOptions: Buffer | undefined
   #native: NativeSession
   #sessionFor: (n: NativeSession) => Session
+  #all: CoapOption[] | undefined
   #options: CoapOption[] | undefined
   #remote: { address: string; port: number } | undefined
 
   /** @internal */
   constructor(
     method: MethodName, type: number, path: string, native: NativeSession, sessionFor: (n: NativeSession) => Session,
-    payload: Buffer | undefined, query: string | undefined, options: Buffer | undefined,
+    payload: Buffer | undefined, options: Buffer | undefined,
   ) {
     this.method = method
     this.path = path
     this.payload = payload ?? emptyPayload
     this.#type = type
-    this.#rawQuery = query
     this.#rawOptions = options
     this.#native = native
     this.#sessionFor = sessionFor
@@ -49,9 +48,9 @@ export class CoapRequest {
     return this.#type === 0
   }
 
-  /** Uri-Query items, decoded (e.g. `['a=1', 'b']`). */
+  /** Uri-Query items, one per option, as sent (e.g. `['a=1', 'b']`). */
   get query(): string[] {
-    return this.#rawQuery === undefined ? [] : this.#rawQuery.split('&')
+    return this.#decoded().filter((o) => o.number === 15).map((o) => o.value as string)
   }
 
   /** Uri-Query as key/value pairs (`'b'` alone gives `b: ''`). */
@@ -62,10 +61,15 @@ export class CoapRequest {
     }))
   }
 
-  /** Options other than Uri-Path and Uri-Query, in wire order. */
+  /** Options other than Uri-Path and Uri-Query (see `path` and `query`), in wire order. */
   get options(): CoapOption[] {
-    this.#options ??= decodeOptions(this.#rawOptions)
+    this.#options ??= this.#decoded().filter((o) => o.number !== 15)
     return this.#options
+  }
+
+  #decoded(): CoapOption[] {
+    this.#all ??= decodeOptions(this.#rawOptions)
+    return this.#all
   }
 
   /** Values of one option (all occurrences), by name or number. */

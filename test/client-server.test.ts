@@ -1,0 +1,650 @@
+// Our CoapClient ↔ our CoapServer over real UDP sockets on loopback, IPv4 and IPv6.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import * as dgram from 'node:dgram'
+import { CoapClient, CoapError, CoapServer } from '../dist/index.js'
+import type { CoapRequest } from '../dist/index.js'
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+// Deterministic, non-periodic bytes (xorshift32), so a lost, duplicated or reordered block shows.
+function pattern(size: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(size)
+  let x = (Math.imul(seed + 1, 2654435761) >>> 0) || 1
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x & 0xff
+  }
+  return out
+}
+
+// Byte-for-byte comparison with a readable failure (length, then the first differing offset).
+function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
+  expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)
+  expect(actual!.length, `${what}: length`).toBe(expected.length)
+  let firstDiff = -1
+  for (let i = 0; i < expected.length; i++) {
+    if (actual![i] !== expected[i]) {
+      firstDiff = i
+      break
+    }
+  }
+  expect(firstDiff, `${what}: first differing byte offset`).toBe(-1)
+}
+
+async function expectCoapError(promise: Promise<unknown>, code: string): Promise<CoapError> {
+  let caught: unknown
+  try {
+    await promise
+  } catch (err) {
+    caught = err
+  }
+  expect(caught, `expected a rejection with ${code}`).toBeInstanceOf(CoapError)
+  expect((caught as CoapError).code).toBe(code)
+  return caught as CoapError
+}
+
+// Everything a test opens is closed after it, whatever happens.
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+})
+
+function newClient(options?: ConstructorParameters<typeof CoapClient>[0]): CoapClient {
+  const client = new CoapClient(options)
+  cleanups.push(() => client.close())
+  return client
+}
+
+function newServer(host: string): CoapServer {
+  const server = new CoapServer({ listen: `coap://${host.includes(':') ? `[${host}]` : host}:0` })
+  cleanups.push(() => server.close())
+  return server
+}
+
+// A silent UDP peer: takes datagrams, never answers.
+async function silentPeer(type: 'udp4' | 'udp6', host: string): Promise<{ port: number; received: () => number }> {
+  const sock = dgram.createSocket(type)
+  let count = 0
+  sock.on('message', () => count++)
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject)
+    sock.bind(0, host, () => resolve())
+  })
+  cleanups.push(() => new Promise<void>((resolve) => sock.close(() => resolve())))
+  return { port: sock.address().port, received: () => count }
+}
+
+// A port with nothing bound to it (the kernel answers with ICMP port unreachable).
+async function closedPort(type: 'udp4' | 'udp6', host: string): Promise<number> {
+  const sock = dgram.createSocket(type)
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject)
+    sock.bind(0, host, () => resolve())
+  })
+  const { port } = sock.address()
+  await new Promise<void>((resolve) => sock.close(() => resolve()))
+  return port
+}
+
+const families = [
+  { name: 'IPv4', host: '127.0.0.1', type: 'udp4' as const },
+  { name: 'IPv6', host: '::1', type: 'udp6' as const },
+]
+
+describe.each(families)('client ↔ server over UDP/$name', ({ host, type }) => {
+  const hostPart = host.includes(':') ? `[${host}]` : host
+
+  // A server with the resources most tests use, and a client with a short default timeout.
+  async function setup(): Promise<{
+    server: CoapServer
+    client: CoapClient
+    url: (path: string) => string
+    seen: CoapRequest[]
+    errors: Array<[unknown, CoapRequest | undefined]>
+  }> {
+    const server = newServer(host)
+    const seen: CoapRequest[] = []
+    const errors: Array<[unknown, CoapRequest | undefined]> = []
+    server.on('error', (err, req) => errors.push([err, req]))
+    let state = 'initial state'
+    server
+      .resource('/text')
+      .get((req) => {
+        seen.push(req)
+        return state
+      })
+      .put((req) => {
+        seen.push(req)
+        state = req.text()
+      })
+      .post((req) => {
+        seen.push(req)
+      })
+      .delete((req) => {
+        seen.push(req)
+      })
+    server.resource('/slow').get(async (req) => {
+      seen.push(req)
+      await sleep(300)
+      return 'slow answer'
+    })
+    const endpoints = await server.listen()
+    expect(endpoints).toHaveLength(1)
+    expect(endpoints[0].host).toBe(host)
+    expect(endpoints[0].port).toBeGreaterThan(0)
+    expect(server.endpoints[0].port).toBe(endpoints[0].port)
+    const port = endpoints[0].port
+    const client = newClient({ timeout: 5000 })
+    return { server, client, url: (path) => `coap://${hostPart}:${port}${path}`, seen, errors }
+  }
+
+  it('GET returns the handler text as a piggybacked 2.05 with text/plain', async () => {
+    const { client, url, seen } = await setup()
+    const res = await client.get(url('/text'))
+    expect(res.code).toBe('2.05')
+    expect(res.ok).toBe(true)
+    expect(res.type).toBe('ACK')
+    expect(res.text()).toBe('initial state')
+    expect(res.contentFormat).toBe(0)
+    expect(res.url).toBe(url('/text'))
+    expect(seen).toHaveLength(1)
+    expect(seen[0].method).toBe('GET')
+    expect(seen[0].path).toBe('/text')
+    expect(seen[0].remote.address).toBe(host)
+    expect(seen[0].remote.port).toBeGreaterThan(0)
+  })
+
+  it('PUT changes the state that a later GET returns', async () => {
+    const { client, url, seen } = await setup()
+    const put = await client.put(url('/text'), 'new value ✓')
+    expect(put.code).toBe('2.04')
+    expect(put.ok).toBe(true)
+    expect(put.payload.length).toBe(0)
+    expect(seen[0].method).toBe('PUT')
+    expect(seen[0].text()).toBe('new value ✓')
+    expect(seen[0].contentFormat).toBe(0) // string bodies are sent as text/plain
+    const get = await client.get(url('/text'))
+    expect(get.code).toBe('2.05')
+    expect(get.text()).toBe('new value ✓')
+  })
+
+  it('POST defaults to 2.01 and DELETE to 2.02', async () => {
+    const { client, url, seen } = await setup()
+    const post = await client.post(url('/text'), 'posted')
+    expect(post.code).toBe('2.01')
+    expect(post.ok).toBe(true)
+    const del = await client.delete(url('/text'))
+    expect(del.code).toBe('2.02')
+    expect(del.ok).toBe(true)
+    expect(seen.map((r) => r.method)).toEqual(['POST', 'DELETE'])
+    expect(seen[0].text()).toBe('posted')
+  })
+
+  it('CON requests get a piggybacked ACK, NON requests a NON response', async () => {
+    const { client, url, seen } = await setup()
+    const con = await client.get(url('/text'), { confirmable: true })
+    expect(con.type).toBe('ACK')
+    expect(con.text()).toBe('initial state')
+    const non = await client.get(url('/text'), { confirmable: false })
+    expect(non.code).toBe('2.05')
+    expect(non.type).toBe('NON')
+    expect(non.text()).toBe('initial state')
+    expect(seen.map((r) => [r.type, r.confirmable])).toEqual([
+      ['CON', true],
+      ['NON', false],
+    ])
+
+    // The client-wide default applies too.
+    const nonClient = newClient({ timeout: 5000, confirmable: false })
+    const viaDefault = await nonClient.get(url('/text'))
+    expect(viaDefault.type).toBe('NON')
+    expect(seen[2].type).toBe('NON')
+  })
+
+  it('a handler that awaits gets a separate response (empty ACK, then CON)', async () => {
+    const { client, url } = await setup()
+    const started = Date.now()
+    const res = await client.get(url('/slow'))
+    const elapsed = Date.now() - started
+    expect(res.code).toBe('2.05')
+    expect(res.type).toBe('CON')
+    expect(res.text()).toBe('slow answer')
+    expect(res.contentFormat).toBe(0)
+    expect(elapsed).toBeGreaterThanOrEqual(250)
+    expect(elapsed).toBeLessThan(4000)
+
+    // The same for a NON request: the late answer comes as NON.
+    const non = await client.get(url('/slow'), { confirmable: false })
+    expect(non.code).toBe('2.05')
+    expect(non.type).toBe('NON')
+    expect(non.text()).toBe('slow answer')
+  })
+
+  it('a separate response carries a custom code, options and content format', async () => {
+    const { server, client, url } = await setup()
+    server
+      .resource('/later')
+      .post(async () => {
+        await sleep(50)
+        return {
+          code: '2.04',
+          payload: '{"x":1}',
+          contentFormat: 'application/json',
+          options: { ETag: Buffer.from([9]), 'Location-Path': 'z' },
+        }
+      })
+      .delete(async () => {
+        await sleep(50)
+      })
+    const res = await client.post(url('/later'), 'x')
+    expect(res.type).toBe('CON')
+    expect(res.code).toBe('2.04')
+    expect(res.json()).toEqual({ x: 1 })
+    expect(res.contentFormat).toBe(50)
+    expect(res.option('ETag')).toEqual([Buffer.from([9])])
+    expect(res.option('Location-Path')).toEqual(['z'])
+    const del = await client.delete(url('/later'))
+    expect(del.type).toBe('CON')
+    expect(del.code).toBe('2.02')
+    expect(del.payload.length).toBe(0)
+  })
+
+  it('an unknown path gets 4.04', async () => {
+    const { client, url } = await setup()
+    const res = await client.get(url('/no/such/thing'))
+    expect(res.code).toBe('4.04')
+    expect(res.ok).toBe(false)
+    const put = await client.put(url('/missing'), 'x')
+    expect(put.code).toBe('4.04')
+  })
+
+  it('a method without a handler gets 4.05', async () => {
+    const { client, url, seen } = await setup()
+    const res = await client.put(url('/slow'), 'x')
+    expect(res.code).toBe('4.05')
+    expect(res.ok).toBe(false)
+    const fetch = await client.fetch(url('/text'), 'q')
+    expect(fetch.code).toBe('4.05')
+    const patch = await client.patch(url('/text'), 'q')
+    expect(patch.code).toBe('4.05')
+    expect(seen).toHaveLength(0)
+  })
+
+  it('a throwing handler gives 5.00 and an error event with the error and the request', async () => {
+    const { server, client, url, errors } = await setup()
+    const boom = new Error('handler exploded')
+    server.resource('/boom').get(() => {
+      throw boom
+    })
+    const res = await client.get(url('/boom?x=1'))
+    expect(res.code).toBe('5.00')
+    expect(res.ok).toBe(false)
+    expect(res.type).toBe('ACK')
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 2000 })
+    const [err, req] = errors[0]
+    expect(err).toBe(boom)
+    expect(req?.method).toBe('GET')
+    expect(req?.path).toBe('/boom')
+    expect(req?.query).toEqual(['x=1'])
+  })
+
+  it('a rejecting async handler gives 5.00 and an error event', async () => {
+    const { server, client, url, errors } = await setup()
+    const failure = new Error('async failure')
+    server.resource('/reject').post(async () => {
+      await sleep(50)
+      throw failure
+    })
+    const res = await client.post(url('/reject'), 'body')
+    expect(res.code).toBe('5.00')
+    expect(res.ok).toBe(false)
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 2000 })
+    const [err, req] = errors[0]
+    expect(err).toBe(failure)
+    expect(req?.method).toBe('POST')
+    expect(req?.path).toBe('/reject')
+    expect(req?.text()).toBe('body')
+  })
+
+  it('a handler returning something unusable, or failing on bad JSON, gives 5.00 and an error event', async () => {
+    const { server, client, url, errors } = await setup()
+    server.resource('/number').get(() => 42 as unknown as string)
+    server.resource('/json').post((req) => JSON.stringify(req.json()))
+    const bad = await client.get(url('/number'))
+    expect(bad.code).toBe('5.00')
+    const badJson = await client.post(url('/json'), '{not json', { contentFormat: 'application/json' })
+    expect(badJson.code).toBe('5.00')
+    await vi.waitFor(() => expect(errors).toHaveLength(2), { timeout: 2000 })
+    expect(errors[0][0]).toBeInstanceOf(TypeError)
+    expect(errors[0][1]?.path).toBe('/number')
+    expect(errors[1][0]).toBeInstanceOf(SyntaxError)
+    expect(errors[1][1]?.path).toBe('/json')
+  })
+
+  it('query items from the URL and the query option reach the handler', async () => {
+    const { server, client, url } = await setup()
+    let got: CoapRequest | undefined
+    server.resource('/inspect').get((req) => {
+      got = req
+      return 'ok'
+    })
+    const res = await client.get(url('/inspect?a=1&b=two&flag'), { query: { c: 3, d: 'x-y_z.~' } })
+    expect(res.code).toBe('2.05')
+    expect(got?.query).toEqual(['a=1', 'b=two', 'flag', 'c=3', 'd=x-y_z.~'])
+    expect(got?.searchParams.get('b')).toBe('two')
+    expect(got?.searchParams.get('flag')).toBe('')
+    expect(got?.searchParams.get('d')).toBe('x-y_z.~')
+
+    await client.get(url('/inspect'), { query: ['only=array', 'second'] })
+    expect(got?.query).toEqual(['only=array', 'second'])
+    await client.get(url('/inspect'))
+    expect(got?.query).toEqual([])
+  })
+
+  // CoapRequest.query is documented as "Uri-Query items, decoded". Each Uri-Query option is one
+  // item on the wire; the handler must see exactly the bytes the client put in each option.
+  it('query items arrive decoded and one per Uri-Query option (space, UTF-8, & inside an item)', async () => {
+    const { server, client, url } = await setup()
+    let got: CoapRequest | undefined
+    server.resource('/inspect').get((req) => {
+      got = req
+      return 'ok'
+    })
+    await client.get(url('/inspect?b=two%20words'), { query: ['city=Zürich', 'pair=a&b', 'pct=100%'] })
+    expect(got?.query).toEqual(['b=two words', 'city=Zürich', 'pair=a&b', 'pct=100%'])
+    expect(got?.searchParams.get('city')).toBe('Zürich')
+    expect(got?.searchParams.get('pair')).toBe('a&b')
+  })
+
+  it('request options reach the handler', async () => {
+    const { server, client, url } = await setup()
+    let got: CoapRequest | undefined
+    server.resource('/inspect').post((req) => {
+      got = req
+      return 'ok'
+    })
+    const res = await client.post(url('/inspect?q=1'), Buffer.from([0xa1, 0x01, 0x02]), {
+      accept: 'application/json',
+      contentFormat: 'application/cbor',
+      options: { ETag: Buffer.from('abcd'), 'If-Match': [Buffer.from('m1'), Buffer.from('m2')], 65000: 'elective' },
+    })
+    expect(res.code).toBe('2.01')
+    expect(got).toBeDefined()
+    const req = got!
+    expect(req.option('Accept')).toEqual([50])
+    expect(req.accept).toBe(50)
+    expect(req.option('Content-Format')).toEqual([60])
+    expect(req.contentFormat).toBe(60)
+    expect(req.option('ETag')).toEqual([Buffer.from('abcd')])
+    expect(req.option('If-Match')).toEqual([Buffer.from('m1'), Buffer.from('m2')])
+    expect(req.option(65000)).toEqual([Buffer.from('elective')])
+    // Uri-Path and Uri-Query are not repeated in options.
+    expect(req.options.some((o) => o.number === 11 || o.number === 15)).toBe(false)
+    expect(req.payload).toEqual(Buffer.from([0xa1, 0x01, 0x02]))
+  })
+
+  it('custom response code, options and content format reach the client', async () => {
+    const { server, client, url } = await setup()
+    server
+      .resource('/created')
+      .post(() => ({
+        code: '2.01',
+        payload: '{"id":7}',
+        contentFormat: 'application/json',
+        options: { ETag: Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'Max-Age': 60, 'Location-Path': ['items', '7'] },
+      }))
+      .get(() => ({ code: '2.03', options: { ETag: Buffer.from([1]) } }))
+      .put(() => ({ code: 404, payload: 'nothing here', contentFormat: null }))
+    const res = await client.post(url('/created'), 'x')
+    expect(res.code).toBe('2.01')
+    expect(res.contentFormat).toBe(50)
+    expect(res.option('ETag')).toEqual([Buffer.from([0xde, 0xad, 0xbe, 0xef])])
+    expect(res.option('Max-Age')).toEqual([60])
+    expect(res.option('Location-Path')).toEqual(['items', '7'])
+    expect(res.json()).toEqual({ id: 7 })
+
+    const valid = await client.get(url('/created'))
+    expect(valid.code).toBe('2.03')
+    expect(valid.payload.length).toBe(0)
+    expect(valid.option('ETag')).toEqual([Buffer.from([1])])
+    expect(valid.contentFormat).toBeUndefined()
+
+    const notFound = await client.put(url('/created'), 'y')
+    expect(notFound.code).toBe('4.04')
+    expect(notFound.ok).toBe(false)
+    expect(notFound.text()).toBe('nothing here')
+    expect(notFound.contentFormat).toBeUndefined()
+  })
+
+  it('JSON round trip', async () => {
+    const { server, client, url } = await setup()
+    let gotFormat: number | undefined
+    server.resource('/json').post((req) => {
+      gotFormat = req.contentFormat
+      const body = req.json() as Record<string, unknown>
+      return { payload: JSON.stringify({ ...body, seen: true }), contentFormat: 'application/json' }
+    })
+    const sent = { n: 1.5, s: 'grüße ✓', list: [1, 'two', null], nested: { ok: false } }
+    const res = await client.post(url('/json'), JSON.stringify(sent), { contentFormat: 'application/json' })
+    expect(res.code).toBe('2.01')
+    expect(gotFormat).toBe(50)
+    expect(res.contentFormat).toBe(50)
+    expect(res.json()).toEqual({ ...sent, seen: true })
+  })
+
+  describe('payload sizes (block-wise above one PDU)', () => {
+    const sizes = [0, 1, 1024, 64 * 1024, 1024 * 1024]
+
+    it.each(sizes)('%i bytes: download, upload and echo byte for byte', async (size) => {
+      const { server, client, url } = await setup()
+      const down = pattern(size, size + 1)
+      const up = pattern(size, size + 2)
+      const both = pattern(size, size + 3)
+      let uploaded: Buffer | undefined
+      let echoedIn: Buffer | undefined
+      server
+        .resource('/blob')
+        .get(() => down)
+        .put((req) => {
+          uploaded = Buffer.from(req.payload)
+        })
+        .post((req) => {
+          echoedIn = Buffer.from(req.payload)
+          return req.payload
+        })
+
+      const get = await client.get(url('/blob'))
+      expect(get.code).toBe('2.05')
+      expectSameBytes(get.payload, down, `GET ${size}`)
+
+      const put = await client.put(url('/blob'), up)
+      expect(put.code).toBe('2.04')
+      expectSameBytes(uploaded, up, `PUT ${size}`)
+
+      const post = await client.post(url('/blob'), both)
+      expect(post.code).toBe('2.01')
+      expectSameBytes(echoedIn, both, `POST ${size} (server side)`)
+      expectSameBytes(post.payload, both, `POST ${size} (echo)`)
+    })
+
+    it('64 KiB bodies from a separate (async) response arrive whole', async () => {
+      const { server, client, url } = await setup()
+      const body = pattern(64 * 1024, 99)
+      server.resource('/slow-blob').get(async () => {
+        await sleep(50)
+        return body
+      })
+      const res = await client.get(url('/slow-blob'))
+      expect(res.code).toBe('2.05')
+      expectSameBytes(res.payload, body, 'async 64 KiB')
+    })
+
+    it('20 parallel 64 KiB echoes do not mix up blocks', async () => {
+      const { server, client, url } = await setup()
+      server.resource('/echo').post((req) => req.payload)
+      const bodies = Array.from({ length: 20 }, (_, i) => pattern(64 * 1024, 1000 + i))
+      const results = await Promise.all(bodies.map((b) => client.post(url('/echo'), b)))
+      results.forEach((res, i) => {
+        expect(res.code).toBe('2.01')
+        expectSameBytes(res.payload, bodies[i], `echo #${i}`)
+      })
+    })
+  })
+
+  describe('failures', () => {
+    it('times out against a peer that never answers', async () => {
+      const peer = await silentPeer(type, host)
+      const client = newClient()
+      const started = Date.now()
+      const err = await expectCoapError(client.get(`coap://${hostPart}:${peer.port}/x`, { timeout: 300 }), 'ERR_COAP_TIMEOUT')
+      const elapsed = Date.now() - started
+      expect(err.name).toBe('CoapTimeoutError')
+      expect(elapsed).toBeGreaterThanOrEqual(250)
+      expect(elapsed).toBeLessThan(3000)
+      expect(peer.received()).toBeGreaterThanOrEqual(1) // the request did go out
+
+      // The client-wide default timeout applies when the request gives none.
+      const quick = newClient({ timeout: 200 })
+      await expectCoapError(quick.get(`coap://${hostPart}:${peer.port}/y`, { confirmable: false }), 'ERR_COAP_TIMEOUT')
+    })
+
+    it('a CON request to a port where nothing listens fails fast (ICMP unreachable → ERR_COAP_CONNECTION)', async () => {
+      const port = await closedPort(type, host)
+      const client = newClient()
+      const started = Date.now()
+      await expectCoapError(client.get(`coap://${hostPart}:${port}/x`, { timeout: 2000 }), 'ERR_COAP_CONNECTION')
+      expect(Date.now() - started).toBeLessThan(1500)
+      // A NON request gets no NACK from libcoap: it ends with the timeout.
+      await expectCoapError(client.get(`coap://${hostPart}:${port}/x`, { timeout: 300, confirmable: false }), 'ERR_COAP_TIMEOUT')
+    })
+
+    it('times out when the handler never resolves, and the client still works afterwards', async () => {
+      const { server, client, url } = await setup()
+      let calls = 0
+      server.resource('/never').get(() => {
+        calls++
+        return new Promise<string>(() => {})
+      })
+      const started = Date.now()
+      await expectCoapError(client.get(url('/never'), { timeout: 400 }), 'ERR_COAP_TIMEOUT')
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350)
+      expect(calls).toBe(1)
+      const res = await client.get(url('/text'))
+      expect(res.text()).toBe('initial state')
+    })
+
+    it('AbortController aborts a request in flight with ERR_COAP_ABORTED', async () => {
+      const { server, client, url } = await setup()
+      let calls = 0
+      server.resource('/never').get(() => {
+        calls++
+        return new Promise<string>(() => {})
+      })
+      const controller = new AbortController()
+      const reason = new Error('user gave up')
+      const pending = client.get(url('/never'), { signal: controller.signal })
+      setTimeout(() => controller.abort(reason), 100)
+      const started = Date.now()
+      const err = await expectCoapError(pending, 'ERR_COAP_ABORTED')
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(err.cause).toBe(reason)
+      expect(calls).toBe(1)
+
+      // An already aborted signal rejects without sending anything.
+      const before = calls
+      await expectCoapError(client.get(url('/never'), { signal: AbortSignal.abort() }), 'ERR_COAP_ABORTED')
+      await sleep(100)
+      expect(calls).toBe(before)
+
+      // The client is still usable.
+      expect((await client.get(url('/text'))).code).toBe('2.05')
+    })
+
+    it('client.close() with a request in flight rejects it with ERR_COAP_CLOSED', async () => {
+      const { server, url } = await setup()
+      server.resource('/never').get(() => new Promise<string>(() => {}))
+      const client = newClient()
+      const inFlight = client.get(url('/never'))
+      const alsoInFlight = client.get(url('/slow'))
+      await sleep(100)
+      await client.close()
+      await expectCoapError(inFlight, 'ERR_COAP_CLOSED')
+      await expectCoapError(alsoInFlight, 'ERR_COAP_CLOSED')
+      // Later requests fail the same way; close() is idempotent.
+      await expectCoapError(client.get(url('/text')), 'ERR_COAP_CLOSED')
+      await client.close()
+    })
+  })
+
+  it('200 concurrent requests are all answered with their own response', async () => {
+    const { server, client, url } = await setup()
+    let calls = 0
+    server.resource('/id').get((req) => {
+      calls++
+      return `id-${req.searchParams.get('n')}`
+    })
+    const n = 200
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => client.get(url(`/id?n=${i}`))))
+    expect(calls).toBe(n)
+    results.forEach((res, i) => {
+      expect(res.code).toBe('2.05')
+      expect(res.text()).toBe(`id-${i}`)
+    })
+  })
+
+  it('50 concurrent separate responses are matched to their requests', async () => {
+    const { server, client, url } = await setup()
+    server.resource('/later').get(async (req) => {
+      const n = Number(req.searchParams.get('n'))
+      await sleep(20 + ((n * 37) % 200)) // finish out of order
+      return `later-${n}`
+    })
+    const n = 50
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => client.get(url(`/later?n=${i}`))))
+    results.forEach((res, i) => {
+      expect(res.code).toBe('2.05')
+      expect(res.type).toBe('CON')
+      expect(res.text()).toBe(`later-${i}`)
+    })
+  })
+})
+
+describe('one server on IPv4 and IPv6 at once', () => {
+  it('answers on both endpoints', async () => {
+    const server = new CoapServer({ listen: ['coap://127.0.0.1:0', 'coap://[::1]:0'] })
+    cleanups.push(() => server.close())
+    const remotes: string[] = []
+    server.resource('/where').get((req) => {
+      remotes.push(req.remote.address)
+      return 'here'
+    })
+    const endpoints = await server.listen()
+    expect(endpoints.map((e) => e.host)).toEqual(['127.0.0.1', '::1'])
+    const client = newClient({ timeout: 5000 })
+    const v4 = await client.get(`coap://127.0.0.1:${endpoints[0].port}/where`)
+    const v6 = await client.get(`coap://[::1]:${endpoints[1].port}/where`)
+    expect([v4.text(), v6.text()]).toEqual(['here', 'here'])
+    expect(remotes).toEqual(['127.0.0.1', '::1'])
+  })
+
+  it('after server.close() nothing answers any more', async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0' })
+    cleanups.push(() => server.close())
+    server.resource('/x').get(() => 'x')
+    const [ep] = await server.listen()
+    const client = newClient({ timeout: 5000 })
+    expect((await client.get(`coap://127.0.0.1:${ep.port}/x`)).text()).toBe('x')
+    await server.close()
+    expect(server.endpoints).toHaveLength(0)
+    const err = await client.get(`coap://127.0.0.1:${ep.port}/x`, { timeout: 500 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(CoapError)
+    expect(['ERR_COAP_CONNECTION', 'ERR_COAP_TIMEOUT']).toContain((err as CoapError).code)
+  })
+})
