@@ -37,6 +37,7 @@ export interface NativeContext {
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number
   completeAsync(id: number, code: number, contentFormat: number, payload?: Buffer, options?: Buffer): boolean
+  separate(id: number): boolean
   setActive(active: boolean): void
   close(): void
 }

@@ -18,6 +18,12 @@ import { parseUri } from './uri'
 export interface ServerOptions {
   /** Listen URLs, e.g. `'coap://[::]:5683'` (port 0 picks a free one). Default `'coap://[::]:5683'`. */
   listen?: string | URL | Array<string | URL>
+  /**
+   * A handler's Promise that settles within this many ms is answered piggybacked in the ACK;
+   * a slower one gets a separate response (empty ACK at this point, the answer later as CON).
+   * 0 sends the empty ACK immediately. Default 500.
+   */
+  separateResponseAfter?: number
 }
 
 /** A resource of a {@link CoapServer}, with a chainable setter per method. */
@@ -63,8 +69,8 @@ function listenList(listen: ServerOptions['listen']): Array<string | URL> {
 /**
  * A CoAP server. Unknown paths get 4.04 and methods without a handler 4.05 (from libcoap). A
  * handler that throws or rejects gets 5.00 and an `'error'` event `(err, req)`; a handler whose
- * Promise is still pending when it returns gets a separate response (empty ACK now, the answer
- * later). Emits `'event'` `(name, session)` for libcoap session events.
+ * Promise takes longer than `separateResponseAfter` gets a separate response (empty ACK, the
+ * answer later). Emits `'event'` `(name, session)` for libcoap session events.
  *
  * ```ts
  * const server = new CoapServer({ listen: 'coap://[::]:5683' })
@@ -84,6 +90,7 @@ export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | un
     this.#listen = listenList(options.listen)
     for (const u of this.#listen) parseUri(u, 'listen')
     this.context = new Context()
+    this.context.separateResponseAfter = options.separateResponseAfter ?? 500
     this.context.on('error', (err, req) => {
       if (this.listenerCount('error') > 0) this.emit('error', err, req)
       else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })

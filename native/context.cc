@@ -16,7 +16,9 @@ namespace {
 
 constexpr int kEpollBatch = 64;
 constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
-constexpr int kMaxRepeat = 64;
+// A response code libcoap refuses to send (class 1): the request is then dropped unanswered,
+// which is how a handler holds back the ACK while its answer may still be piggybacked.
+constexpr coap_pdu_code_t kDropResponse = (coap_pdu_code_t)(1 << 5);
 
 std::string Hex(const uint8_t* data, size_t len) {
   static const char digits[] = "0123456789abcdef";
@@ -47,6 +49,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::RegisterHandler>("registerHandler"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
+                         InstanceMethod<&Context::Separate>("separate"),
                          InstanceMethod<&Context::SetActive>("setActive"),
                          InstanceMethod<&Context::Close>("close"),
                      });
@@ -268,6 +271,10 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     self->pendingAsync_.erase(found);
     return;
   }
+  if (!self->pendingAsync_.empty() && self->IsHeldDuplicate(session, token)) {
+    coap_pdu_set_code(response, kDropResponse);  // retransmission of a request still being handled
+    return;
+  }
 
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
@@ -292,6 +299,19 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   }
 
   if (shared[0] == 0) {
+    int32_t id = shared[3];
+    if (shared[2] == 2 && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
+      // Hold the ACK: JS answers in time (piggybacked) or calls Separate() when the delay expires.
+      coap_pdu_t* copy = coap_pdu_duplicate(request, session, token.length, token.s, nullptr);
+      if (copy != nullptr) {
+        PendingAsync pending{session};
+        pending.held.reset(copy);
+        pending.heldMid = coap_pdu_get_mid(request);
+        self->pendingAsync_[id] = std::move(pending);
+        coap_pdu_set_code(response, kDropResponse);
+        return;
+      }
+    }
     // The handler's result is not ready: libcoap sends the empty ACK now and calls this handler
     // again when CompleteAsync() triggers it.
     async = coap_register_async(session, request, 0);
@@ -299,9 +319,10 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
       coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
       return;
     }
-    int32_t id = shared[3];
     coap_async_set_app_data(async, (void*)(intptr_t)id);
-    self->pendingAsync_[id] = PendingAsync{session, async};
+    PendingAsync pending{session};
+    pending.async = async;
+    self->pendingAsync_[id] = std::move(pending);
     return;
   }
 
@@ -483,8 +504,81 @@ Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
     p.options.assign(b.Data(), b.Length());
   }
   p.ready = true;
+  if (p.held) {
+    if (SendPiggybacked(p)) {
+      pendingAsync_.erase(found);
+      return Napi::Boolean::New(env, true);
+    }
+    if (!StartSeparate(p, id)) {
+      pendingAsync_.erase(found);
+      return Napi::Boolean::New(env, false);
+    }
+  }
   coap_async_trigger(p.async);  // libcoap re-runs the handler from its timer, on the poll fd
   return Napi::Boolean::New(env, true);
+}
+
+Napi::Value Context::Separate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t id = info[0].As<Napi::Number>().Int32Value();
+  auto found = pendingAsync_.find(id);
+  if (found == pendingAsync_.end() || core_->Closed() || !found->second.held) return Napi::Boolean::New(env, false);
+  bool ok = StartSeparate(found->second, id);
+  if (!ok) pendingAsync_.erase(found);
+  return Napi::Boolean::New(env, ok);
+}
+
+bool Context::IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) const {
+  for (const auto& entry : pendingAsync_) {
+    const PendingAsync& p = entry.second;
+    if (p.session != session || !p.held) continue;
+    coap_bin_const_t held = coap_pdu_get_token(p.held.get());
+    if (held.length == token.length && std::memcmp(held.s, token.s, token.length) == 0) return true;
+  }
+  return false;
+}
+
+bool Context::StartSeparate(PendingAsync& p, int32_t id) {
+  coap_pdu_t* ack = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, p.heldMid, 4);
+  if (ack == nullptr) return false;
+  {
+    InLibcoap guard(*core_);
+    coap_send(p.session, ack);
+    p.async = coap_register_async(p.session, p.held.get(), 0);
+  }
+  p.held.reset();
+  core_->DrainDeferred();
+  if (p.async == nullptr) return false;
+  coap_async_set_app_data(p.async, (void*)(intptr_t)id);
+  return true;
+}
+
+bool Context::SendPiggybacked(PendingAsync& p) {
+  coap_pdu_t* request = p.held.get();
+  coap_bin_const_t token = coap_pdu_get_token(request);
+  coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_ACK, (coap_pdu_code_t)p.code, p.heldMid,
+                                  coap_session_max_pdu_size(p.session));
+  if (pdu == nullptr) return false;
+  bool ok = coap_add_token(pdu, token.length, token.s) &&
+            (p.options.empty() ||
+             AddFlatOptions(pdu, reinterpret_cast<const uint8_t*>(p.options.data()), p.options.size()));
+  if (ok && p.contentFormat >= 0) {
+    uint8_t buf[4];
+    ok = coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, p.contentFormat), buf);
+  }
+  // Bodies too large for one PDU take the separate path, where libcoap does block-wise.
+  ok = ok && (p.payload.empty() ||
+              coap_add_data(pdu, p.payload.size(), reinterpret_cast<const uint8_t*>(p.payload.data())));
+  if (!ok) {
+    coap_delete_pdu(pdu);
+    return false;
+  }
+  {
+    InLibcoap guard(*core_);
+    coap_send(p.session, pdu);
+  }
+  core_->DrainDeferred();
+  return true;
 }
 
 Napi::Value Context::SetActive(const Napi::CallbackInfo& info) {

@@ -21,9 +21,17 @@ class Context : public Napi::ObjectWrap<Context> {
   void Shutdown();
 
  private:
+  struct PduDeleter {
+    void operator()(coap_pdu_t* pdu) const { coap_delete_pdu(pdu); }
+  };
+  // A request whose handler has not answered yet. While `held` is set the CON request has not
+  // been acknowledged at all (an answer in time goes out piggybacked); once `async` is set
+  // libcoap has sent the empty ACK and will call the handler again for the separate response.
   struct PendingAsync {
     coap_session_t* session;
-    coap_async_t* async;
+    coap_async_t* async = nullptr;
+    std::unique_ptr<coap_pdu_t, PduDeleter> held;
+    coap_mid_t heldMid = 0;  // the copy gets a new message id; the ACK must echo the original
     bool ready = false;
     int code = 0;
     int contentFormat = -1;
@@ -57,6 +65,10 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value RegisterHandler(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
+  Napi::Value Separate(const Napi::CallbackInfo& info);
+  bool StartSeparate(PendingAsync& pending, int32_t id);
+  bool SendPiggybacked(PendingAsync& pending);
+  bool IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) const;
   Napi::Value SetActive(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 

@@ -59,8 +59,10 @@ function newClient(options?: ConstructorParameters<typeof CoapClient>[0]): CoapC
   return client
 }
 
-function newServer(host: string): CoapServer {
-  const server = new CoapServer({ listen: `coap://${host.includes(':') ? `[${host}]` : host}:0` })
+// Separate responses at once, so handlers that await are answered the way these tests expect;
+// the piggyback window of the default server has its own tests below.
+function newServer(host: string, separateResponseAfter = 0): CoapServer {
+  const server = new CoapServer({ listen: `coap://${host.includes(':') ? `[${host}]` : host}:0`, separateResponseAfter })
   cleanups.push(() => server.close())
   return server
 }
@@ -610,6 +612,62 @@ describe.each(families)('client ↔ server over UDP/$name', ({ host, type }) => 
       expect(res.type).toBe('CON')
       expect(res.text()).toBe(`later-${i}`)
     })
+  })
+})
+
+describe('separate response threshold (separateResponseAfter)', () => {
+  async function serve(after?: number): Promise<{ port: number; calls: () => number }> {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0', ...(after === undefined ? {} : { separateResponseAfter: after }) })
+    cleanups.push(() => server.close())
+    let calls = 0
+    server.resource('/wait').post(async (req) => {
+      calls++
+      await sleep(Number(req.text()))
+      return `waited ${req.text()}`
+    })
+    const [ep] = await server.listen()
+    return { port: ep.port, calls: () => calls }
+  }
+
+  it('by default answers a quick async handler piggybacked and a slow one separately', async () => {
+    const { port } = await serve()
+    const client = newClient({ timeout: 5000 })
+    const quick = await client.post(`coap://127.0.0.1:${port}/wait`, '30')
+    expect(quick.type).toBe('ACK')
+    expect(quick.text()).toBe('waited 30')
+    const slow = await client.post(`coap://127.0.0.1:${port}/wait`, '800')
+    expect(slow.type).toBe('CON')
+    expect(slow.text()).toBe('waited 800')
+  })
+
+  it('0 sends the empty ACK at once', async () => {
+    const { port } = await serve(0)
+    const client = newClient({ timeout: 5000 })
+    const res = await client.post(`coap://127.0.0.1:${port}/wait`, '30')
+    expect(res.type).toBe('CON')
+  })
+
+  it('a CON retransmitted while its answer is held back, and after the empty ACK, runs the handler once', async () => {
+    const { port, calls } = await serve(300)
+    const sock = dgram.createSocket('udp4')
+    const got: Buffer[] = []
+    sock.on('message', (m) => got.push(m))
+    // CON POST, token 0xab, message id 0x1234, Uri-Path "wait", payload "700"
+    const msg = Buffer.concat([Buffer.from([0x41, 0x02, 0x12, 0x34, 0xab, 0xb4]), Buffer.from('wait'), Buffer.from([0xff]), Buffer.from('700')])
+    const send = (): void => sock.send(msg, port, '127.0.0.1')
+    send()
+    await sleep(100)
+    send() // held: dropped
+    await sleep(350)
+    send() // separate response under way: libcoap repeats the empty ACK
+    await sleep(700)
+    sock.close()
+    expect(calls()).toBe(1)
+    const emptyAcks = got.filter((m) => m.length === 4 && m[0] === 0x60 && m[1] === 0 && m.readUInt16BE(2) === 0x1234)
+    expect(emptyAcks.length).toBe(2)
+    const answers = got.filter((m) => m[1] === 65 && m.subarray(m.indexOf(0xff) + 1).toString() === 'waited 700')
+    expect(answers.length).toBeGreaterThanOrEqual(1)
+    expect((answers[0][0] >> 4) & 3).toBe(0) // CON
   })
 })
 

@@ -129,6 +129,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #tokenBase = randomBytes(4)
   #tokenCounter = randomBytes(4).readUInt32BE(0)
   #asyncSeq = 0
+  #separateAfter = 0
 
   constructor() {
     super()
@@ -142,6 +143,22 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       },
       this.#shared,
     )
+  }
+
+  /**
+   * How long (ms) a handler's pending Promise may take and still be answered piggybacked in the
+   * ACK of a CON request. 0 (the default, libcoap's own behaviour) sends the empty ACK as soon as
+   * the handler returns a pending Promise; later answers always go out as a separate response.
+   * Keep it well below ACK_TIMEOUT (2 s), after which clients retransmit.
+   */
+  get separateResponseAfter(): number {
+    return this.#separateAfter
+  }
+
+  set separateResponseAfter(ms: number) {
+    if (typeof ms !== 'number') throw new TypeError(`separateResponseAfter must be a number of milliseconds, got ${typeof ms}`)
+    if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new RangeError(`separateResponseAfter must be an integer 0-60000 ms, got ${ms}`)
+    this.#separateAfter = ms
   }
 
   /** `true` once {@link Context.close} ran. */
@@ -338,6 +355,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       return undefined
     }
     const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
+    shared[2] = 0
     let out: ReturnType<typeof handler>
     try {
       out = handler(req)
@@ -350,9 +368,18 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       const id = (this.#asyncSeq = (this.#asyncSeq + 1) | 0)
       shared[0] = 0
       shared[3] = id
+      let timer: NodeJS.Timeout | undefined
+      if (this.#separateAfter > 0 && type === 0) {
+        shared[2] = 2 // hold the ACK until the answer or the timer, whichever comes first
+        timer = setTimeout(() => this.#native?.separate(id), this.#separateAfter).unref()
+      }
       ;(out as PromiseLike<HandlerResult>).then(
-        (result) => this.#completeAsync(id, method, result, req),
+        (result) => {
+          clearTimeout(timer)
+          this.#completeAsync(id, method, result, req)
+        },
         (err) => {
+          clearTimeout(timer)
           this.#report(err, req)
           this.#native?.completeAsync(id, 160, -1)
         },
