@@ -97,6 +97,7 @@ export class CoapClient {
 
   constructor(options: ClientOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    for (const key of Object.keys(options)) if (key !== 'timeout' && key !== 'confirmable') throw new TypeError(`unknown client option '${key}'`)
     this.#timeout = checkTimeout(options.timeout, 'options.timeout') ?? 30_000
     if (options.confirmable !== undefined && typeof options.confirmable !== 'boolean') throw new TypeError(`options.confirmable must be a boolean, got ${typeof options.confirmable}`)
     this.#confirmable = options.confirmable ?? true

@@ -31,6 +31,8 @@ export function methodName(code: number): MethodName | undefined {
 
 /** `69` → `'2.05'`. */
 export function codeToString(code: number): CodeString {
+  if (typeof code !== 'number') throw new TypeError(`code must be a number, got ${typeof code}`)
+  if (!Number.isInteger(code) || code < 0 || code > 255) throw new RangeError(`code must be a wire code 0-255, got ${code}`)
   const detail = code & 0x1f
   return `${code >> 5}.${detail < 10 ? '0' : ''}${detail}` as CodeString
 }

@@ -32,7 +32,9 @@ export interface NativeHandlers {
 /** Native context wrapper. */
 export interface NativeContext {
   newClientSession(proto: number, host: string, port: number): NativeSession
-  addEndpoint(proto: number, host: string, port: number): number
+  /** Returns [endpoint id, bound port]. */
+  addEndpoint(proto: number, host: string, port: number): [number, number]
+  removeEndpoint(id: number): boolean
   addResource(path: string, id: number): void
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number

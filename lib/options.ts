@@ -90,26 +90,24 @@ function uintBytes(value: number, name: string): Buffer {
 /** Encodes one option value in the format its number calls for. */
 export function encodeOptionValue(number: number, value: OptionValue, name = optionName(number)): Buffer {
   const format = formats[number] ?? 'opaque'
-  if (typeof value === 'number') return uintBytes(value, name)
-  if (typeof value === 'string') {
+  let out: Buffer
+  if (typeof value === 'number') out = uintBytes(value, name)
+  else if (typeof value === 'string') {
     if (format === 'uint') {
       if (!/^\d+$/.test(value)) throw new TypeError(`${name} takes a number, got '${value}'`)
-      return uintBytes(Number(value), name)
-    }
-    return Buffer.from(value, 'utf8')
-  }
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  throw new TypeError(`${name} value must be a number, string or Buffer, got ${value === null ? 'null' : typeof value}`)
+      out = uintBytes(Number(value), name)
+    } else out = Buffer.from(value, 'utf8')
+  } else if (value instanceof Uint8Array) out = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  else throw new TypeError(`${name} value must be a number, string or Buffer, got ${value === null ? 'null' : typeof value}`)
+  if (out.length > 65535) throw new RangeError(`${name} value is ${out.length} bytes; CoAP options hold at most 65535`)
+  return out
 }
 
 /** Builds the flat option records for the native layer; `undefined` when there are none. */
 export function encodeOptions(list: ReadonlyArray<readonly [number, Buffer]>): Buffer | undefined {
   if (list.length === 0) return undefined
   let size = 0
-  for (const [, v] of list) {
-    if (v.length > 65535) throw new RangeError(`option value too long (${v.length} bytes)`)
-    size += 4 + v.length
-  }
+  for (const [, v] of list) size += 4 + v.length
   const out = Buffer.allocUnsafe(size)
   let at = 0
   for (const [n, v] of list) {

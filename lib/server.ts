@@ -12,7 +12,7 @@ import type { CoapRequest } from './core/request'
 import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
 import type { Session } from './core/session'
 import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
-import { parseUri } from './uri'
+import { parseUri, type CoapUri } from './uri'
 
 /** Settings of a {@link CoapServer}. */
 export interface ServerOptions {
@@ -24,6 +24,13 @@ export interface ServerOptions {
    * 0 sends the empty ACK immediately. Default 500.
    */
   separateResponseAfter?: number
+}
+
+function checkListenUri(u: string | URL): CoapUri {
+  const uri = parseUri(u, 'listen')
+  if (uri.proto !== 'udp') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap://)`)
+  if (uri.path.length || uri.query.length) throw new CoapInvalidUriError(`listen URL must not have a path or query: '${String(u)}'`)
+  return uri
 }
 
 /** A resource of a {@link CoapServer}, with a chainable setter per method. */
@@ -58,6 +65,8 @@ export class ServerResource extends Resource {
   }
 }
 
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter'])
+
 function listenList(listen: ServerOptions['listen']): Array<string | URL> {
   if (listen === undefined) return ['coap://[::]:5683']
   const list = Array.isArray(listen) ? listen : [listen]
@@ -87,10 +96,14 @@ export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | un
   constructor(options: ServerOptions = {}) {
     super()
     if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    for (const key of Object.keys(options)) if (!SERVER_OPTIONS.has(key)) throw new TypeError(`unknown server option '${key}'`)
     this.#listen = listenList(options.listen)
-    for (const u of this.#listen) parseUri(u, 'listen')
+    for (const u of this.#listen) checkListenUri(u)
+    const after = options.separateResponseAfter ?? 500
+    if (typeof after !== 'number') throw new TypeError(`options.separateResponseAfter must be a number of milliseconds, got ${typeof after}`)
+    if (!Number.isInteger(after) || after < 0 || after > 60_000) throw new RangeError(`options.separateResponseAfter must be an integer 0-60000 ms, got ${after}`)
     this.context = new Context()
-    this.context.separateResponseAfter = options.separateResponseAfter ?? 500
+    this.context.separateResponseAfter = after
     this.context.on('error', (err, req) => {
       if (this.listenerCount('error') > 0) this.emit('error', err, req)
       else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })
@@ -108,18 +121,22 @@ export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | un
     return this.context.addResource(new ServerResource(path, attributes)) as ServerResource
   }
 
-  /** Starts listening on every listen URL; resolves with the bound endpoints. */
+  /**
+   * Starts listening on every listen URL; resolves with the bound endpoints. All or nothing: if
+   * one address cannot be bound, those already bound are released and the call can be retried.
+   */
   listen(): Promise<Endpoint[]> {
-    this.#listening ??= this.#bind()
+    this.#listening ??= this.#bind().catch((err) => {
+      this.#listening = undefined
+      throw err
+    })
     return this.#listening
   }
 
   async #bind(): Promise<Endpoint[]> {
-    const out: Endpoint[] = []
+    const targets: Array<{ proto: CoapUri['proto']; host: string; port: number }> = []
     for (const u of this.#listen) {
-      const uri = parseUri(u, 'listen')
-      if (uri.proto !== 'udp') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap://)`)
-      if (uri.path.length || uri.query.length) throw new CoapInvalidUriError(`listen URL must not have a path or query: '${String(u)}'`)
+      const uri = checkListenUri(u)
       let host = uri.host
       if (isIP(host) === 0) {
         try {
@@ -128,10 +145,17 @@ export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | un
           throw new CoapListenError(`cannot resolve listen host '${uri.host}'`, { cause: err })
         }
       }
-      if (this.context.closed) throw new CoapClosedError('server closed while starting')
-      out.push(this.context.addEndpoint({ proto: uri.proto, host, port: uri.port }))
+      targets.push({ proto: uri.proto, host, port: uri.port })
     }
-    return out
+    if (this.context.closed) throw new CoapClosedError('server closed while starting')
+    const bound: Endpoint[] = []
+    try {
+      for (const t of targets) bound.push(this.context.addEndpoint(t))
+    } catch (err) {
+      for (const ep of bound) this.context.removeEndpoint(ep)
+      throw err
+    }
+    return bound
   }
 
   /** Bound endpoints (empty before {@link CoapServer.listen}). */

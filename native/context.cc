@@ -32,6 +32,16 @@ std::string Hex(const uint8_t* data, size_t len) {
 
 void FreeCopy(coap_session_t*, void* data) { std::free(data); }
 
+// A handle scope that never throws (libcoap callbacks must not).
+struct QuietHandleScope {
+  napi_env env;
+  napi_handle_scope scope = nullptr;
+  explicit QuietHandleScope(napi_env e) : env(e) { napi_open_handle_scope(env, &scope); }
+  ~QuietHandleScope() {
+    if (scope != nullptr) napi_close_handle_scope(env, scope);
+  }
+};
+
 uint8_t* CopyBytes(const uint8_t* data, size_t len) {
   auto* copy = static_cast<uint8_t*>(std::malloc(len));
   if (copy != nullptr) std::memcpy(copy, data, len);
@@ -45,6 +55,7 @@ Napi::Function Context::Define(Napi::Env env) {
                      {
                          InstanceMethod<&Context::NewClientSession>("newClientSession"),
                          InstanceMethod<&Context::AddEndpoint>("addEndpoint"),
+                         InstanceMethod<&Context::RemoveEndpoint>("removeEndpoint"),
                          InstanceMethod<&Context::AddResource>("addResource"),
                          InstanceMethod<&Context::RegisterHandler>("registerHandler"),
                          InstanceMethod<&Context::Send>("send"),
@@ -121,6 +132,7 @@ void Context::Shutdown() {
   serverSessions_.clear();
   pendingAsync_.clear();
   resources_.clear();
+  endpoints_.clear();
   core_->deferredReleases.clear();  // coap_free_context frees every session regardless
   coap_context_t* ctx = core_->ctx;
   core_->ctx = nullptr;  // every Session wrapper now sees the context as gone
@@ -131,12 +143,25 @@ void Context::Shutdown() {
   if (data != nullptr) data->contexts.erase(this);
 }
 
-void Context::ReportError(const Napi::Error& err) {
-  // Our trampolines catch user errors; this is the last line, never a throw into libuv.
-  try {
-    onError_.Call({err.Value()});
-  } catch (...) {
+napi_value Context::Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  napi_env env = Env();
+  napi_value recv, result = nullptr;
+  napi_get_undefined(env, &recv);
+  if (napi_call_function(env, recv, fn.Value(), args.size(), args.begin(), &result) == napi_ok) return result;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    // A call that fails without an exception means the environment is being torn down
+    // (worker.terminate()): stop calling into JS for good.
+    canCallJs_ = false;
+    return nullptr;
   }
+  // Our trampolines catch user errors; anything reaching here goes to the 'error' path, never
+  // as a throw into libcoap or libuv.
+  napi_value error;
+  napi_get_and_clear_last_exception(env, &error);
+  if (&fn != &onError_) Invoke(onError_, {error});
+  return nullptr;
 }
 
 void Context::OnPoll(uv_poll_t* handle, int status, int) {
@@ -146,10 +171,21 @@ void Context::OnPoll(uv_poll_t* handle, int status, int) {
 }
 
 void Context::RunBatch() {
-  Napi::Env env = Env();
-  Napi::HandleScope handleScope(env);
-  // One callback scope per wakeup: promise continuations run once, after libcoap returns.
-  Napi::CallbackScope callbackScope(env, *asyncContext_);
+  napi_env env = Env();
+  // One handle scope and one callback scope per wakeup: promise continuations run once, after
+  // libcoap returns. Raw calls, because nothing may throw into libuv; if the scopes cannot be
+  // opened the environment is going away and libcoap runs without calling into JS.
+  napi_handle_scope handleScope = nullptr;
+  napi_callback_scope callbackScope = nullptr;
+  if (canCallJs_ && napi_open_handle_scope(env, &handleScope) == napi_ok) {
+    napi_value resource;
+    if (napi_create_object(env, &resource) != napi_ok ||
+        napi_open_callback_scope(env, resource, *asyncContext_, &callbackScope) != napi_ok) {
+      canCallJs_ = false;
+    }
+  } else {
+    canCallJs_ = false;
+  }
   struct epoll_event ready[kEpollBatch];
   struct epoll_event batch[kEpollBatch * 4];
   int fd = coap_context_get_coap_fd(core_->ctx);
@@ -173,9 +209,11 @@ void Context::RunBatch() {
   }
   if (closeRequested_) {
     Shutdown();
-    return;
+  } else {
+    core_->DrainDeferred();
   }
-  core_->DrainDeferred();
+  if (callbackScope != nullptr) napi_close_callback_scope(env, callbackScope);
+  if (handleScope != nullptr) napi_close_handle_scope(env, handleScope);
 }
 
 coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
@@ -185,15 +223,11 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr) return COAP_RESPONSE_OK;
   Napi::Env env = self->Env();
   coap_bin_const_t token = coap_pdu_get_token(received);
-  try {
-    self->onResponse_.Call({Napi::Number::New(env, wrapper->Id()), Napi::String::New(env, Hex(token.s, token.length)),
-                            Napi::Number::New(env, coap_pdu_get_code(received)),
-                            Napi::Number::New(env, coap_pdu_get_type(received)),
-                            Napi::Number::New(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
-                            ReadFlatOptions(env, received, nullptr)});
-  } catch (const Napi::Error& err) {
-    self->ReportError(err);
-  }
+  self->Invoke(self->onResponse_,
+               {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)),
+                Number(env, coap_pdu_get_code(received)), Number(env, coap_pdu_get_type(received)),
+                Number(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
+                ReadFlatOptions(env, received, nullptr)});
   return COAP_RESPONSE_OK;
 }
 
@@ -202,15 +236,9 @@ void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap
   Context* self = FromCoap(coap_session_get_context(session));
   Session* wrapper = Session::FromCoap(session);
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || sent == nullptr) return;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
+  napi_env env = self->Env();
   coap_bin_const_t token = coap_pdu_get_token(sent);
-  try {
-    self->onNack_.Call({Napi::Number::New(env, wrapper->Id()), Napi::String::New(env, Hex(token.s, token.length)),
-                        Napi::Number::New(env, reason)});
-  } catch (const Napi::Error& err) {
-    self->ReportError(err);
-  }
+  self->Invoke(self->onNack_, {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)), Number(env, reason)});
 }
 
 int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
@@ -218,13 +246,8 @@ int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   if (self == nullptr) return 0;
   Session* wrapper = Session::FromCoap(session);
   if (self->canCallJs_ && wrapper != nullptr) {
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    try {
-      self->onEvent_.Call({Napi::Number::New(env, wrapper->Id()), Napi::Number::New(env, event)});
-    } catch (const Napi::Error& err) {
-      self->ReportError(err);
-    }
+    napi_env env = self->Env();
+    self->Invoke(self->onEvent_, {Number(env, wrapper->Id()), Number(env, event)});
   }
   if (event == COAP_EVENT_SERVER_SESSION_DEL) self->ForgetSession(session);
   return 0;
@@ -243,11 +266,11 @@ void Context::ForgetSession(coap_session_t* session) {
   serverSessions_.erase(found);
 }
 
-Napi::Value Context::ServerSessionObject(coap_session_t* session) {
+napi_value Context::ServerSessionObject(coap_session_t* session) {
   auto found = serverSessions_.find(session);
   if (found != serverSessions_.end()) return found->second.Value();
-  Napi::Object obj = Session::Wrap(Env(), core_, session, false);
-  serverSessions_.emplace(session, Napi::Persistent(obj));
+  napi_value obj = Session::Wrap(Env(), core_, session, false);
+  if (obj != nullptr) serverSessions_.emplace(session, Napi::Persistent(Napi::Object(Env(), obj)));
   return obj;
 }
 
@@ -277,7 +300,7 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   }
 
   Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
+  QuietHandleScope scope(env);
   coap_opt_filter_t skip;
   coap_option_filter_clear(&skip);
   coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);  // known from the resource
@@ -285,18 +308,21 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   shared[0] = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   shared[1] = -1;
   shared[2] = 0;
-  Napi::Value result;
-  try {
-    result = self->onRequest_.Call(
-        {Napi::Number::New(env, (double)(intptr_t)coap_resource_get_userdata(resource)),
-         Napi::Number::New(env, coap_pdu_get_code(request)), Napi::Number::New(env, coap_pdu_get_type(request)),
-         self->ServerSessionObject(session), ReadPayload(env, request),
-         ReadFlatOptions(env, request, &skip)});
-  } catch (const Napi::Error& err) {
-    self->ReportError(err);
+  napi_value sessionObject = self->ServerSessionObject(session);
+  if (sessionObject == nullptr) {
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
+    return;
+  }
+  napi_value raw = self->Invoke(
+      self->onRequest_,
+      {Number(env, (double)(intptr_t)coap_resource_get_userdata(resource)), Number(env, coap_pdu_get_code(request)),
+       Number(env, coap_pdu_get_type(request)),
+       sessionObject, ReadPayload(env, request), ReadFlatOptions(env, request, &skip)});
+  if (raw == nullptr) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
     return;
   }
+  Napi::Value result(env, raw);
 
   if (shared[0] == 0) {
     int32_t id = shared[3];
@@ -396,7 +422,12 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
     session = coap_new_client_session(core_->ctx, nullptr, &remote, (coap_proto_t)proto);
   }
   if (session == nullptr) throw Napi::Error::New(env, "coap_new_client_session() failed for " + host);
-  return Session::Wrap(env, core_, session, true);
+  napi_value obj = Session::Wrap(env, core_, session, true);
+  if (obj == nullptr) {
+    coap_session_release(session);
+    throw Napi::Error::New(env, "cannot create the session wrapper");
+  }
+  return Napi::Value(env, obj);
 }
 
 Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
@@ -416,7 +447,22 @@ Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
   size_t space = desc.rfind(' ');
   size_t colon = desc.rfind(':', space);
   int bound = colon == std::string::npos ? port : std::atoi(desc.c_str() + colon + 1);
-  return Napi::Number::New(env, bound);
+  int32_t id = nextEndpointId_++;
+  endpoints_[id] = ep;
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, id));
+  out.Set(1u, Napi::Number::New(env, bound));
+  return out;
+}
+
+Napi::Value Context::RemoveEndpoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto found = endpoints_.find(info[0].As<Napi::Number>().Int32Value());
+  if (found == endpoints_.end() || core_->Closed()) return Napi::Boolean::New(env, false);
+  if (core_->depth > 0) throw Napi::Error::New(env, "an endpoint cannot be freed from inside a libcoap callback");
+  coap_free_endpoint(found->second);
+  endpoints_.erase(found);
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {

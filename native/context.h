@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -55,12 +56,14 @@ class Context : public Napi::ObjectWrap<Context> {
   void FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                     const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
                     const uint8_t* options, size_t optionsLength, const uint8_t* payload, size_t payloadLength);
-  Napi::Value ServerSessionObject(coap_session_t* session);
+  napi_value ServerSessionObject(coap_session_t* session);
   void ForgetSession(coap_session_t* session);
-  void ReportError(const Napi::Error& err);
+  // Calls into JS without ever throwing; nullptr when the call failed.
+  napi_value Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
 
   Napi::Value NewClientSession(const Napi::CallbackInfo& info);
   Napi::Value AddEndpoint(const Napi::CallbackInfo& info);
+  Napi::Value RemoveEndpoint(const Napi::CallbackInfo& info);
   Napi::Value AddResource(const Napi::CallbackInfo& info);
   Napi::Value RegisterHandler(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
@@ -84,6 +87,8 @@ class Context : public Napi::ObjectWrap<Context> {
   std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
   std::unordered_map<int32_t, PendingAsync> pendingAsync_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
+  std::unordered_map<int32_t, coap_endpoint_t*> endpoints_;  // likewise, unless removed first
+  int32_t nextEndpointId_ = 1;
 };
 
 }  // namespace coapnode

@@ -24,7 +24,30 @@ bool AddFlatOptions(coap_pdu_t* pdu, const uint8_t* flat, size_t length) {
   return ok;
 }
 
-Napi::Value ReadFlatOptions(Napi::Env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip) {
+namespace {
+napi_value Undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+}  // namespace
+
+napi_value BufferCopy(napi_env env, const void* data, size_t length) {
+  napi_value v;
+  return napi_create_buffer_copy(env, length, data, nullptr, &v) == napi_ok ? v : Undefined(env);
+}
+
+napi_value Number(napi_env env, double value) {
+  napi_value v;
+  return napi_create_double(env, value, &v) == napi_ok ? v : Undefined(env);
+}
+
+napi_value String(napi_env env, const std::string& value) {
+  napi_value v;
+  return napi_create_string_utf8(env, value.data(), value.size(), &v) == napi_ok ? v : Undefined(env);
+}
+
+napi_value ReadFlatOptions(napi_env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip) {
   coap_opt_iterator_t it;
   coap_opt_t* opt;
   std::string out;
@@ -37,15 +60,14 @@ Napi::Value ReadFlatOptions(Napi::Env env, const coap_pdu_t* pdu, const coap_opt
     out.append(head, 4);
     out.append(reinterpret_cast<const char*>(value), len);
   }
-  if (out.empty()) return env.Undefined();
-  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(out.data()), out.size());
+  return out.empty() ? Undefined(env) : BufferCopy(env, out.data(), out.size());
 }
 
-Napi::Value ReadPayload(Napi::Env env, const coap_pdu_t* pdu) {
+napi_value ReadPayload(napi_env env, const coap_pdu_t* pdu) {
   size_t len = 0, offset = 0, total = 0;
   const uint8_t* data = nullptr;
-  if (!coap_get_data_large(pdu, &len, &data, &offset, &total) || len == 0) return env.Undefined();
-  return Napi::Buffer<uint8_t>::Copy(env, data, len);
+  if (!coap_get_data_large(pdu, &len, &data, &offset, &total) || len == 0) return Undefined(env);
+  return BufferCopy(env, data, len);
 }
 
 }  // namespace coapnode

@@ -4,16 +4,25 @@
 #include <coap3/coap.h>
 #include <napi.h>
 
+#include <string>
+
 namespace coapnode {
 
 // Adds the options in `flat` to `pdu` (any order; libcoap sorts). Returns false on malformed input.
 bool AddFlatOptions(coap_pdu_t* pdu, const uint8_t* flat, size_t length);
 
+// These run inside libcoap callbacks, so they use the raw Node-API and never throw: a value that
+// cannot be made (the environment is shutting down) comes back as undefined.
+
 // Options of `pdu` except those in `skip` (e.g. Uri-Path, already known from the resource), or
 // undefined when none are left, so the common GET costs no allocation.
-Napi::Value ReadFlatOptions(Napi::Env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip);
+napi_value ReadFlatOptions(napi_env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip);
 
 // The PDU's whole body (libcoap reassembles block-wise transfers), or undefined when empty.
-Napi::Value ReadPayload(Napi::Env env, const coap_pdu_t* pdu);
+napi_value ReadPayload(napi_env env, const coap_pdu_t* pdu);
+
+napi_value BufferCopy(napi_env env, const void* data, size_t length);
+napi_value Number(napi_env env, double value);
+napi_value String(napi_env env, const std::string& value);
 
 }  // namespace coapnode

@@ -30,9 +30,21 @@ Napi::Function Session::Define(Napi::Env env) {
                      });
 }
 
-Napi::Object Session::Wrap(Napi::Env env, std::shared_ptr<ContextCore> core, coap_session_t* session, bool owned) {
+napi_value Session::Wrap(Napi::Env env, std::shared_ptr<ContextCore> core, coap_session_t* session, bool owned) {
   WrapArgs args{std::move(core), session, owned};
-  return GetAddonData(env)->sessionCtor.New({Napi::External<WrapArgs>::New(env, &args)});
+  napi_value external = Napi::External<WrapArgs>::New(env, &args);
+  napi_value obj = nullptr;
+  // Raw call: may run from a libcoap callback, where nothing may throw (nullptr on failure).
+  if (napi_new_instance(env, GetAddonData(env)->sessionCtor.Value(), 1, &external, &obj) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    return nullptr;
+  }
+  return obj;
 }
 
 Session* Session::FromCoap(coap_session_t* session) {

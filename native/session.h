@@ -13,8 +13,9 @@ namespace coapnode {
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // Makes the JS wrapper; `owned` means it takes over one reference the caller already holds.
-  static Napi::Object Wrap(Napi::Env env, std::shared_ptr<ContextCore> core, coap_session_t* session, bool owned);
+  // Makes the JS wrapper (nullptr on failure); `owned` means it takes over one reference the
+  // caller already holds.
+  static napi_value Wrap(Napi::Env env, std::shared_ptr<ContextCore> core, coap_session_t* session, bool owned);
   static Session* FromCoap(coap_session_t* session);
 
   explicit Session(const Napi::CallbackInfo& info);

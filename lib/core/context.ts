@@ -14,7 +14,7 @@ import {
   CoapError, CoapListenError, CoapResetError, CoapSendError, CoapTimeoutError, CoapTlsError,
 } from '../errors'
 import { appendOptions, encodeOptions } from '../options'
-import { native, type NativeContext, type NativeSession } from '../native'
+import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import type { Proto } from '../uri'
 import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEventName } from './constants'
 import { Pdu } from './pdu'
@@ -53,6 +53,8 @@ export interface Endpoint {
   readonly port: number
 }
 
+const endpointIds = new WeakMap<Endpoint, number>()
+
 /** A request for {@link Context.send}. */
 export interface SendInit {
   method: MethodName
@@ -68,6 +70,9 @@ export interface SendOptions {
   timeout?: number
   signal?: AbortSignal
 }
+
+/** Contexts with something outstanding: reachable, so never collected mid-exchange. */
+const active = new Set<Context>()
 
 const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
 const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp'])
@@ -87,6 +92,29 @@ function nackError(reason: NackReason, where: string): CoapError {
     default:
       return new CoapConnectionError(`cannot reach ${where} (${reason})`)
   }
+}
+
+function checkSend(session: unknown, ctx: Context, init: SendInit, options: SendOptions): void {
+  if (!(session instanceof Session) || session.context !== ctx) throw new TypeError('session must be a Session of this context')
+  if (typeof init !== 'object' || init === null) throw new TypeError(`init must be an object { method, type?, options?, payload? }, got ${init === null ? 'null' : typeof init}`)
+  if (typeof init.method !== 'string' || !Object.hasOwn(Method, init.method)) throw new RangeError(`init.method must be one of ${Object.keys(Method).join(', ')}, got ${String(init.method)}`)
+  if (init.type !== undefined && init.type !== 'CON' && init.type !== 'NON') throw new RangeError(`init.type must be 'CON' or 'NON', got ${String(init.type)}`)
+  if (init.payload !== undefined && !Buffer.isBuffer(init.payload)) throw new TypeError(`init.payload must be a Buffer, got ${typeof init.payload}`)
+  if (init.options !== undefined) {
+    if (!Array.isArray(init.options)) throw new TypeError(`init.options must be an array of [number, Buffer] pairs, got ${typeof init.options}`)
+    for (const o of init.options) {
+      if (!Array.isArray(o) || typeof o[0] !== 'number' || !Buffer.isBuffer(o[1])) throw new TypeError('init.options entries must be [number, Buffer] pairs')
+      if (!Number.isInteger(o[0]) || o[0] < 1 || o[0] > 65535) throw new RangeError(`init.options: option number must be 1-65535, got ${o[0]}`)
+      if (o[1].length > 65535) throw new RangeError(`init.options: value of option ${o[0]} is longer than 65535 bytes`)
+    }
+  }
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object { timeout?, signal? }')
+  const { timeout, signal } = options
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number') throw new TypeError(`options.timeout must be a number of milliseconds, got ${typeof timeout}`)
+    if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) throw new RangeError(`options.timeout must be 0 to 2147483647 ms, got ${timeout}`)
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
 }
 
 function checkProto(proto: unknown, what: string): Proto {
@@ -133,16 +161,31 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
 
   constructor() {
     super()
-    this.#native = new native.Context(
-      {
-        response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
-        nack: (sid, token, reason) => this.#onNack(sid, token, reason),
-        event: (sid, ev) => this.#onEvent(sid, ev),
-        request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
-        error: (err) => this.#report(err, undefined),
+    this.#native = new native.Context(Context.#handlers(new WeakRef(this)), this.#shared)
+  }
+
+  // The native side holds these strongly, so they reach the context only weakly: an idle context
+  // nobody references can be collected (its finalizer frees libcoap's). While anything is
+  // outstanding, `active` keeps it reachable.
+  static #handlers(ref: WeakRef<Context>): NativeHandlers {
+    return {
+      response: (sid, token, code, type, mid, payload, options) => {
+        ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
       },
-      this.#shared,
-    )
+      nack: (sid, token, reason) => ref.deref()?._native.nack(sid, token, reason),
+      event: (sid, ev) => ref.deref()?._native.event(sid, ev),
+      request: (rid, method, type, session, payload, options) => ref.deref()?._native.request(rid, method, type, session, payload, options),
+      error: (err) => ref.deref()?._native.error(err),
+    }
+  }
+
+  /** @internal the native layer's entry points into this context */
+  readonly _native: NativeHandlers = {
+    response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
+    nack: (sid, token, reason) => this.#onNack(sid, token, reason),
+    event: (sid, ev) => this.#onEvent(sid, ev),
+    request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
+    error: (err) => this.#report(err, undefined),
   }
 
   /**
@@ -194,16 +237,26 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const proto = checkProto(options.proto ?? 'udp', 'options')
     const { host, port } = checkAddress(options, 'options')
     const ctx = this.#live()
-    let bound: number
+    let id: number, bound: number
     try {
-      bound = ctx.addEndpoint(protoNumber[proto], host, port)
+      ;[id, bound] = ctx.addEndpoint(protoNumber[proto], host, port)
     } catch (err) {
       throw new CoapListenError(err instanceof Error ? err.message : String(err), { cause: err })
     }
-    const ep = { proto, host, port: bound }
+    const ep: Endpoint = Object.freeze({ proto, host, port: bound })
+    endpointIds.set(ep, id)
     this.#endpoints.push(ep)
     this.#updateActive()
     return ep
+  }
+
+  /** Stops listening on an endpoint (↔ `coap_free_endpoint`); its sessions go with it. */
+  removeEndpoint(endpoint: Endpoint): void {
+    const i = this.#endpoints.indexOf(endpoint)
+    if (i < 0) throw new RangeError('endpoint is not listening on this context')
+    this.#live().removeEndpoint(endpointIds.get(endpoint)!)
+    this.#endpoints.splice(i, 1)
+    this.#updateActive()
   }
 
   /** Registers a resource (↔ `coap_add_resource`); handlers may be added to it later. */
@@ -232,7 +285,11 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
    * {@link CoapError}.
    */
   send(session: Session, init: SendInit, options: SendOptions = {}): Promise<Pdu> {
-    if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
+    try {
+      checkSend(session, this, init, options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const { signal, timeout = 0 } = options
     if (signal?.aborted) return Promise.reject(new CoapAbortedError('request aborted', { cause: signal.reason }))
     if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
@@ -280,6 +337,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const ctx = this.#native
     if (ctx === undefined) return
     this.#native = undefined
+    active.delete(this)
     const closed = new CoapClosedError('context closed')
     for (const s of this.#sessions.values()) for (const p of [...s.pending.values()]) p.settle(closed)
     this.#sessions.clear()
@@ -302,10 +360,12 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   }
 
   #updateActive(): void {
-    const active = this.#pendingCount > 0 || this.#endpoints.length > 0
-    if (active === this.#active || this.#native === undefined) return
-    this.#active = active
-    this.#native.setActive(active)
+    const isActive = this.#pendingCount > 0 || this.#endpoints.length > 0
+    if (isActive === this.#active || this.#native === undefined) return
+    this.#active = isActive
+    if (isActive) active.add(this)
+    else active.delete(this)
+    this.#native.setActive(isActive)
   }
 
   #report(err: unknown, req: CoapRequest | undefined): void {
