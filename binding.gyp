@@ -9,8 +9,10 @@
       "sources": [
         "native/address.cc",
         "native/context.cc",
+        "native/log.cc",
         "native/module.cc",
         "native/options.cc",
+        "native/security.cc",
         "native/session.cc"
       ],
       "include_dirs": [

@@ -9,8 +9,9 @@ import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
 import type { Session } from './core/session'
-import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapInvalidUriError } from './errors'
+import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapError, CoapInvalidUriError } from './errors'
 import { appendOptions, type OptionsInit } from './options'
+import { clientSecurity, type ClientPki, type ClientPsk } from './security'
 import { CoapResponse } from './response'
 import { parseUri, type CoapUri } from './uri'
 
@@ -48,7 +49,14 @@ export interface ClientOptions {
   timeout?: number
   /** Default message type (default `true`: CON). */
   confirmable?: boolean
+  /** Pre-shared key for `coaps://` origins. */
+  psk?: ClientPsk
+  /** Certificates for `coaps://` origins. */
+  pki?: ClientPki
 }
+
+const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki'])
+const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
 
 const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options'])
 
@@ -94,10 +102,15 @@ export class CoapClient {
   #sessions = new Map<string, Promise<Session>>()
   #timeout: number
   #confirmable: boolean
+  #psk: ClientPsk | undefined
+  #pki: ClientPki | undefined
 
   constructor(options: ClientOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
-    for (const key of Object.keys(options)) if (key !== 'timeout' && key !== 'confirmable') throw new TypeError(`unknown client option '${key}'`)
+    for (const key of Object.keys(options)) if (!CLIENT_OPTIONS.has(key)) throw new TypeError(`unknown client option '${key}'`)
+    clientSecurity(options.psk, options.pki) // validate now: a mistake shows at construction
+    this.#psk = options.psk
+    this.#pki = options.pki
     this.#timeout = checkTimeout(options.timeout, 'options.timeout') ?? 30_000
     if (options.confirmable !== undefined && typeof options.confirmable !== 'boolean') throw new TypeError(`options.confirmable must be a boolean, got ${typeof options.confirmable}`)
     this.#confirmable = options.confirmable ?? true
@@ -164,18 +177,35 @@ export class CoapClient {
 
     if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
     const session = await this.#session(uri)
-    const pdu = await this.context.send(
-      session,
-      { method, type: (init.confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
-      { timeout, signal },
-    )
-    return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
+    try {
+      const pdu = await this.context.send(
+        session,
+        { method, type: (init.confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
+        { timeout, signal },
+      )
+      return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
+    } catch (err) {
+      // A failed handshake or connection leaves the session unusable: the next request opens a new one.
+      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
+      throw err
+    }
+  }
+
+  #drop(origin: string, session: Session): void {
+    void this.#sessions.get(origin)?.then((s) => {
+      if (s !== session) return
+      this.#sessions.delete(origin)
+      session.release()
+    }, () => undefined)
   }
 
   #session(uri: CoapUri): Promise<Session> {
     if (this.context.closed) return Promise.reject(new CoapClosedError('client is closed'))
-    if (uri.proto !== 'udp') {
-      return Promise.reject(new CoapInvalidUriError(`${uri.scheme}// is not available in this release (only coap://)`))
+    if (uri.proto !== 'udp' && uri.proto !== 'dtls') {
+      return Promise.reject(new CoapInvalidUriError(`${uri.scheme}// is not available in this release (only coap:// and coaps://)`))
+    }
+    if (uri.proto === 'dtls' && this.#psk === undefined && this.#pki === undefined) {
+      return Promise.reject(new TypeError(`${uri.scheme}// needs the client's psk or pki option`))
     }
     let entry = this.#sessions.get(uri.origin)
     if (entry === undefined) {
@@ -200,7 +230,21 @@ export class CoapClient {
       }
     }
     if (this.context.closed) throw new CoapClosedError('client is closed')
-    return this.context.newClientSession({ proto: uri.proto, remote: { host, port: uri.port } })
+    if (uri.proto === 'udp') return this.context.newClientSession({ proto: 'udp', remote: { host, port: uri.port } })
+    // Certificates are checked against the URL's host name (SNI too), not the resolved address.
+    const pki = this.#pki && { ...this.#pki, sni: this.#pki.sni ?? (isIP(uri.host) ? undefined : uri.host) }
+    return this.context.newClientSession({ proto: uri.proto, remote: { host, port: uri.port }, psk: this.#psk, pki: pki && (this.#pkiFor(pki)) })
+  }
+
+  // One native set-up per distinct certificate settings (the SNI differs per host name).
+  #pkiCache = new Map<string | undefined, ClientPki>()
+  #pkiFor(pki: ClientPki): ClientPki {
+    let cached = this.#pkiCache.get(pki.sni)
+    if (cached === undefined) {
+      cached = pki
+      this.#pkiCache.set(pki.sni, cached)
+    }
+    return cached
   }
 
   /** Fails pending requests with `ERR_COAP_CLOSED` and frees every session. Idempotent. */

@@ -23,12 +23,27 @@ export type { ContentFormatLike } from './content-format'
 export { OptionNumber, optionName } from './options'
 export type { CoapOption, OptionName, OptionValue, OptionsInit } from './options'
 export { parseUri } from './uri'
+export type { ClientPki, ClientPsk, Pem, PkiSniEntry, PskSniEntry, Secret, ServerPki, ServerPsk } from './security'
+export { Session } from './core/session'
 export type { CoapUri, Proto } from './uri'
 
-/** Versions actually running: libcoap, and the TLS library libcoap was built with. */
-export function versions(): { libcoap: string; dtlsBackend: string; tlsLibraryVersion?: number } {
+/**
+ * Versions actually running: libcoap, the DTLS backend it was built with, and the TLS library
+ * found at run time (for OpenSSL, the copy inside Node).
+ */
+export function versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number } {
   const v = native.versions()
-  return { libcoap: v.libcoap, dtlsBackend: v.dtlsBackend, tlsLibraryVersion: v.tlsLibraryVersion }
+  const n = v.tlsLibraryVersion
+  // libcoap spells OpenSSL 3 version numbers the 1.x way; decode OPENSSL_VERSION_NUMBER instead.
+  const tlsLibrary = v.dtlsBackend === 'openssl' && n !== undefined
+    ? `OpenSSL ${Math.floor(n / 2 ** 28)}.${(n >>> 20) & 0xff}.${(n >>> 4) & 0xff}`
+    : v.tlsLibrary.replace(/^TLS Library: /, '')
+  return { libcoap: v.libcoap, dtlsBackend: v.dtlsBackend, tlsLibrary, tlsLibraryVersion: n }
+}
+
+/** What this build supports (libcoap's `coap_*_is_supported()`). */
+export function capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean } {
+  return native.capabilities()
 }
 
 /**

@@ -16,6 +16,7 @@ export interface NativeSession {
   readonly proto: number | undefined
   readonly state: number | undefined
   readonly isClient: boolean | undefined
+  readonly pskIdentity: Buffer | undefined
   release(): void
   toString(): string
 }
@@ -23,15 +24,29 @@ export interface NativeSession {
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */
 export interface NativeHandlers {
   response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void
-  nack(sessionId: number, token: string, reason: number): void
-  event(sessionId: number, event: number): void
+  nack(sessionId: number, token: string, reason: number, recentLog: string): void
+  event(session: NativeSession, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
   error(err: unknown): void
+  /** Client: the server's identity hint → [identity, key] or undefined. */
+  hint(session: NativeSession | undefined, hint: string): [Buffer, Buffer] | undefined
+  /** A certificate of the peer's chain (depth 0: the peer's own) → accept? */
+  verify(session: NativeSession | undefined, cn: string, der: Buffer, depth: number, validated: number): boolean
+  /** Server: PSK identity → key, or undefined for an unknown identity. */
+  pskKey(session: NativeSession | undefined, identity: Buffer): Buffer | undefined
+  /** Server: SNI → [hint, key]. */
+  pskSni(session: NativeSession | undefined, sni: string): [Buffer | undefined, Buffer] | undefined
+  /** Server: SNI → [cert, key] PEM. */
+  pkiSni(session: NativeSession | undefined, sni: string): [Buffer, Buffer] | undefined
 }
 
 /** Native context wrapper. */
 export interface NativeContext {
-  newClientSession(proto: number, host: string, port: number): NativeSession
+  newClientSession(proto: number, host: string, port: number, securityId?: number): NativeSession
+  addClientSecurity(config: import('./security').NativeClientSecurity): number
+  setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
+  setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
+  setLimits(maxHandshakes?: number, maxIdleSessions?: number): void
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean
@@ -49,7 +64,8 @@ export interface NativeAddon {
   Context: new (handlers: NativeHandlers, shared: Int32Array) => NativeContext
   Session: new (...args: never[]) => NativeSession
   setLogLevel(level: number): void
-  versions(): { libcoap: string; dtlsBackend: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
+  versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
+  capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean }
 }
 
 function load(): NativeAddon {

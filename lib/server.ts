@@ -12,6 +12,7 @@ import type { CoapRequest } from './core/request'
 import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
 import type { Session } from './core/session'
 import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
+import { checkServerPki, checkServerPsk, type ServerPki, type ServerPsk } from './security'
 import { parseUri, type CoapUri } from './uri'
 
 /** Settings of a {@link CoapServer}. */
@@ -24,11 +25,19 @@ export interface ServerOptions {
    * 0 sends the empty ACK immediately. Default 500.
    */
   separateResponseAfter?: number
+  /** Pre-shared keys for `coaps://` listen URLs. */
+  psk?: ServerPsk
+  /** Certificates for `coaps://` listen URLs. */
+  pki?: ServerPki
+  /** Most DTLS handshakes in progress at once (libcoap's default: 100). */
+  maxHandshakes?: number
+  /** Most idle sessions kept; the oldest idle one is dropped beyond it (default: no limit). */
+  maxIdleSessions?: number
 }
 
 function checkListenUri(u: string | URL): CoapUri {
   const uri = parseUri(u, 'listen')
-  if (uri.proto !== 'udp') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap://)`)
+  if (uri.proto !== 'udp' && uri.proto !== 'dtls') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap:// and coaps://)`)
   if (uri.path.length || uri.query.length) throw new CoapInvalidUriError(`listen URL must not have a path or query: '${String(u)}'`)
   return uri
 }
@@ -65,7 +74,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions'])
 
 function listenList(listen: ServerOptions['listen']): Array<string | URL> {
   if (listen === undefined) return ['coap://[::]:5683']
@@ -79,7 +88,9 @@ function listenList(listen: ServerOptions['listen']): Array<string | URL> {
  * A CoAP server. Unknown paths get 4.04 and methods without a handler 4.05 (from libcoap). A
  * handler that throws or rejects gets 5.00 and an `'error'` event `(err, req)`; a handler whose
  * Promise takes longer than `separateResponseAfter` gets a separate response (empty ACK, the
- * answer later). Emits `'event'` `(name, session)` for libcoap session events.
+ * answer later). Emits `'event'` `(name, session)` for libcoap session events, `'session'`
+ * when a peer's session is ready (after the handshake for DTLS; `session.pskIdentity`,
+ * `session.peerCommonName` tell who it is) and `'session-closed'` when libcoap frees it.
  *
  * ```ts
  * const server = new CoapServer({ listen: 'coap://[::]:5683' })
@@ -87,7 +98,12 @@ function listenList(listen: ServerOptions['listen']): Array<string | URL> {
  * await server.listen()
  * ```
  */
-export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | undefined]; event: [SessionEventName, Session] }> {
+export class CoapServer extends EventEmitter<{
+  error: [unknown, CoapRequest | undefined]
+  event: [SessionEventName, Session]
+  session: [Session]
+  'session-closed': [Session]
+}> {
   /** The libcoap context underneath (for `lib/core` users). */
   readonly context: Context
   #listen: Array<string | URL>
@@ -102,13 +118,32 @@ export class CoapServer extends EventEmitter<{ error: [unknown, CoapRequest | un
     const after = options.separateResponseAfter ?? 500
     if (typeof after !== 'number') throw new TypeError(`options.separateResponseAfter must be a number of milliseconds, got ${typeof after}`)
     if (!Number.isInteger(after) || after < 0 || after > 60_000) throw new RangeError(`options.separateResponseAfter must be an integer 0-60000 ms, got ${after}`)
+    const secure = this.#listen.some((u) => checkListenUri(u).proto === 'dtls')
+    if (options.psk !== undefined) checkServerPsk(options.psk, 'options.psk')
+    if (options.pki !== undefined) checkServerPki(options.pki, 'options.pki')
+    if (secure && options.psk === undefined && options.pki === undefined) throw new TypeError('coaps:// listen URLs need options.psk or options.pki')
     this.context = new Context()
     this.context.separateResponseAfter = after
+    try {
+      if (options.psk !== undefined) this.context.setPsk(options.psk)
+      if (options.pki !== undefined) this.context.setPki(options.pki)
+      if (options.maxHandshakes !== undefined) this.context.maxHandshakes = options.maxHandshakes
+      if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
+    } catch (err) {
+      this.context.close()
+      throw err
+    }
     this.context.on('error', (err, req) => {
       if (this.listenerCount('error') > 0) this.emit('error', err, req)
       else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })
     })
-    this.context.on('event', (name, session) => this.emit('event', name, session))
+    this.context.on('event', (name, session) => {
+      this.emit('event', name, session)
+      if (session.side !== 'server' && name !== 'server-session-del') return
+      // 'session' once a peer can talk: at creation for plain UDP, after the handshake for DTLS.
+      if ((name === 'server-session-new' && session.proto === 'udp') || name === 'dtls-connected') this.emit('session', session)
+      else if (name === 'server-session-del') this.emit('session-closed', session)
+    })
   }
 
   /** The resource at `path`, created (with `attributes`) on first use. */

@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "address.h"
 #include "options.h"
+#include "log.h"
 #include "session.h"
 
 namespace coapnode {
@@ -54,6 +55,10 @@ Napi::Function Context::Define(Napi::Env env) {
   return DefineClass(env, "Context",
                      {
                          InstanceMethod<&Context::NewClientSession>("newClientSession"),
+                         InstanceMethod<&Context::AddClientSecurity>("addClientSecurity"),
+                         InstanceMethod<&Context::SetServerPsk>("setServerPsk"),
+                         InstanceMethod<&Context::SetServerPki>("setServerPki"),
+                         InstanceMethod<&Context::SetLimits>("setLimits"),
                          InstanceMethod<&Context::AddEndpoint>("addEndpoint"),
                          InstanceMethod<&Context::RemoveEndpoint>("removeEndpoint"),
                          InstanceMethod<&Context::AddResource>("addResource"),
@@ -77,6 +82,11 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   onEvent_ = Napi::Persistent(handlers.Get("event").As<Napi::Function>());
   onRequest_ = Napi::Persistent(handlers.Get("request").As<Napi::Function>());
   onError_ = Napi::Persistent(handlers.Get("error").As<Napi::Function>());
+  const char* securityNames[kSecurityHandlers] = {"hint", "verify", "pskKey", "pskSni", "pkiSni"};
+  for (int i = 0; i < kSecurityHandlers; i++) {
+    onSecurity_[i] = Napi::Persistent(handlers.Get(securityNames[i]).As<Napi::Function>());
+  }
+  serverSecurity_.owner = this;
   Napi::Int32Array shared = info[1].As<Napi::Int32Array>();
   if (shared.ElementLength() < 4) throw Napi::RangeError::New(env, "shared state needs 4 slots");
   shared_ = Napi::Persistent(shared);
@@ -144,10 +154,14 @@ void Context::Shutdown() {
 }
 
 napi_value Context::Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  return Invoke(fn, args.size(), args.begin());
+}
+
+napi_value Context::Invoke(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
   napi_env env = Env();
   napi_value recv, result = nullptr;
   napi_get_undefined(env, &recv);
-  if (napi_call_function(env, recv, fn.Value(), args.size(), args.begin(), &result) == napi_ok) return result;
+  if (napi_call_function(env, recv, fn.Value(), argc, argv, &result) == napi_ok) return result;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) {
@@ -238,16 +252,19 @@ void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || sent == nullptr) return;
   napi_env env = self->Env();
   coap_bin_const_t token = coap_pdu_get_token(sent);
-  self->Invoke(self->onNack_, {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)), Number(env, reason)});
+  self->Invoke(self->onNack_, {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)), Number(env, reason),
+                               String(env, RecentLog(session))});
 }
 
 int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   Context* self = FromCoap(coap_session_get_context(session));
   if (self == nullptr) return 0;
+  // Server sessions get their wrapper when libcoap creates them, so every later event reaches JS.
+  if (event == COAP_EVENT_SERVER_SESSION_NEW && self->canCallJs_) self->ServerSessionObject(session);
   Session* wrapper = Session::FromCoap(session);
   if (self->canCallJs_ && wrapper != nullptr) {
     napi_env env = self->Env();
-    self->Invoke(self->onEvent_, {Number(env, wrapper->Id()), Number(env, event)});
+    self->Invoke(self->onEvent_, {wrapper->Value(), Number(env, event)});
   }
   if (event == COAP_EVENT_SERVER_SESSION_DEL) self->ForgetSession(session);
   return 0;
@@ -414,20 +431,90 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
   int proto = info[0].As<Napi::Number>().Int32Value();
   std::string host = info[1].As<Napi::String>().Utf8Value();
   uint16_t port = (uint16_t)info[2].As<Napi::Number>().Uint32Value();
+  ClientSecurity* security = nullptr;
+  if (info[3].IsNumber()) {
+    uint32_t id = info[3].As<Napi::Number>().Uint32Value();
+    if (id == 0 || id > clientSecurity_.size()) throw Napi::RangeError::New(env, "unknown security set-up");
+    security = clientSecurity_[id - 1].get();
+  }
   coap_address_t remote;
   if (!ParseAddress(host, port, &remote)) throw Napi::TypeError::New(env, "not a numeric IP address: " + host);
   coap_session_t* session;
   {
     InLibcoap guard(*core_);
-    session = coap_new_client_session(core_->ctx, nullptr, &remote, (coap_proto_t)proto);
+    if (security == nullptr) {
+      session = coap_new_client_session(core_->ctx, nullptr, &remote, (coap_proto_t)proto);
+    } else if (security->isPsk) {
+      session = coap_new_client_session_psk2(core_->ctx, nullptr, &remote, (coap_proto_t)proto, &security->psk);
+    } else {
+      session = coap_new_client_session_pki(core_->ctx, nullptr, &remote, (coap_proto_t)proto, &security->pki);
+    }
   }
-  if (session == nullptr) throw Napi::Error::New(env, "coap_new_client_session() failed for " + host);
+  if (session == nullptr) {
+    throw Napi::Error::New(env, "libcoap could not open a session to " + host + RecentLogSuffix(nullptr));
+  }
   napi_value obj = Session::Wrap(env, core_, session, true);
   if (obj == nullptr) {
     coap_session_release(session);
     throw Napi::Error::New(env, "cannot create the session wrapper");
   }
   return Napi::Value(env, obj);
+}
+
+Napi::Value Context::AddClientSecurity(const Napi::CallbackInfo& info) {
+  clientSecurity_.push_back(MakeClientSecurity(info[0].As<Napi::Object>(), this));
+  return Napi::Number::New(info.Env(), (double)clientSecurity_.size());
+}
+
+Napi::Value Context::SetServerPsk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  coapnode::SetServerPsk(serverSecurity_, info[0].As<Napi::Object>());
+  if (!coap_context_set_psk2(core_->ctx, &serverSecurity_.psk)) {
+    throw Napi::Error::New(env, "libcoap refused the PSK set-up" + RecentLogSuffix(nullptr));
+  }
+  return env.Undefined();
+}
+
+Napi::Value Context::SetServerPki(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  coapnode::SetServerPki(serverSecurity_, info[0].As<Napi::Object>());
+  if (!coap_context_set_pki(core_->ctx, &serverSecurity_.pki)) {
+    throw Napi::Error::New(env, "libcoap refused the certificate set-up" + RecentLogSuffix(nullptr));
+  }
+  return env.Undefined();
+}
+
+Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  if (info[0].IsNumber()) coap_context_set_max_handshake_sessions(core_->ctx, info[0].As<Napi::Number>().Uint32Value());
+  if (info[1].IsNumber()) coap_context_set_max_idle_sessions(core_->ctx, info[1].As<Napi::Number>().Uint32Value());
+  return env.Undefined();
+}
+
+napi_value Context::SessionValue(coap_session_t* session) {
+  napi_value undefined;
+  napi_get_undefined(Env(), &undefined);
+  if (session == nullptr) return undefined;
+  if (coap_session_get_type(session) != COAP_SESSION_TYPE_CLIENT) {
+    napi_value obj = ServerSessionObject(session);
+    return obj != nullptr ? obj : undefined;
+  }
+  Session* wrapper = Session::FromCoap(session);
+  return wrapper != nullptr ? static_cast<napi_value>(wrapper->Value()) : undefined;
+}
+
+napi_value Context::CallSecurity(SecurityHandler which, coap_session_t* session,
+                                 std::initializer_list<napi_value> args) {
+  if (!canCallJs_) return nullptr;
+  napi_env env = Env();
+  std::vector<napi_value> all;
+  all.reserve(args.size() + 1);
+  all.push_back(SessionValue(session));
+  all.insert(all.end(), args.begin(), args.end());
+  return Invoke(onSecurity_[which], all.size(), all.data());
 }
 
 Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {

@@ -7,19 +7,27 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core.h"
+#include "security.h"
 
 namespace coapnode {
 
 class Context : public Napi::ObjectWrap<Context> {
  public:
+  // JS callbacks made during DTLS handshakes (security.cc).
+  enum SecurityHandler { kHint, kVerify, kPskKey, kPskSni, kPkiSni, kSecurityHandlers };
+
   static Napi::Function Define(Napi::Env env);
   explicit Context(const Napi::CallbackInfo& info);
   ~Context() override;
 
   // Frees everything without calling into JS (environment teardown, close()).
   void Shutdown();
+
+  // Calls a security handler with the session's wrapper first; nullptr when JS cannot answer.
+  napi_value CallSecurity(SecurityHandler which, coap_session_t* session, std::initializer_list<napi_value> args);
 
  private:
   struct PduDeleter {
@@ -60,8 +68,14 @@ class Context : public Napi::ObjectWrap<Context> {
   void ForgetSession(coap_session_t* session);
   // Calls into JS without ever throwing; nullptr when the call failed.
   napi_value Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  napi_value Invoke(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv);
 
   Napi::Value NewClientSession(const Napi::CallbackInfo& info);
+  Napi::Value AddClientSecurity(const Napi::CallbackInfo& info);
+  Napi::Value SetServerPsk(const Napi::CallbackInfo& info);
+  Napi::Value SetServerPki(const Napi::CallbackInfo& info);
+  Napi::Value SetLimits(const Napi::CallbackInfo& info);
+  napi_value SessionValue(coap_session_t* session);  // the JS wrapper, or undefined
   Napi::Value AddEndpoint(const Napi::CallbackInfo& info);
   Napi::Value RemoveEndpoint(const Napi::CallbackInfo& info);
   Napi::Value AddResource(const Napi::CallbackInfo& info);
@@ -79,6 +93,9 @@ class Context : public Napi::ObjectWrap<Context> {
   uv_poll_t* poll_ = nullptr;
   Napi::AsyncContext* asyncContext_ = nullptr;
   Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_;
+  Napi::FunctionReference onSecurity_[kSecurityHandlers];
+  std::vector<std::unique_ptr<ClientSecurity>> clientSecurity_;
+  ServerSecurity serverSecurity_;
   Napi::Reference<Napi::Int32Array> shared_;
   int32_t* sharedData_ = nullptr;  // [code, contentFormat, hasOptions, pendingId]
   bool canCallJs_ = true;

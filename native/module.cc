@@ -8,6 +8,7 @@
 
 #include "addon.h"
 #include "context.h"
+#include "log.h"
 #include "session.h"
 
 #ifndef COAP_NODE_DTLS
@@ -24,8 +25,23 @@ void Cleanup(void* arg) {
 }
 
 Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
-  coap_set_log_level((coap_log_t)info[0].As<Napi::Number>().Int32Value());
+  SetPrintLevel((coap_log_t)info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
+}
+
+Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("dtls", Napi::Boolean::New(env, coap_dtls_is_supported()));
+  out.Set("psk", Napi::Boolean::New(env, coap_dtls_psk_is_supported()));
+  out.Set("pki", Napi::Boolean::New(env, coap_dtls_pki_is_supported()));
+  out.Set("rpk", Napi::Boolean::New(env, coap_dtls_rpk_is_supported()));
+  out.Set("cid", Napi::Boolean::New(env, coap_dtls_cid_is_supported()));
+  out.Set("tcp", Napi::Boolean::New(env, coap_tcp_is_supported()));
+  out.Set("tls", Napi::Boolean::New(env, coap_tls_is_supported()));
+  out.Set("ws", Napi::Boolean::New(env, coap_ws_is_supported()));
+  out.Set("wss", Napi::Boolean::New(env, coap_wss_is_supported()));
+  return out;
 }
 
 Napi::Value Versions(const Napi::CallbackInfo& info) {
@@ -34,6 +50,8 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   out.Set("libcoap", coap_package_version());
   out.Set("dtlsBackend", COAP_NODE_DTLS);
   coap_tls_version_t* tls = coap_get_tls_library_version();
+  char buf[128];
+  out.Set("tlsLibrary", coap_string_tls_version(buf, sizeof buf));
   if (tls != nullptr) {
     out.Set("tlsLibraryVersion", Napi::Number::New(env, (double)tls->version));
     out.Set("tlsBuiltVersion", Napi::Number::New(env, (double)tls->built_version));
@@ -46,7 +64,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (!started) {
     // Process-wide and idempotent enough for workers; libcoap keeps no per-thread state here.
     coap_startup();
-    coap_set_log_level(COAP_LOG_ERR);
+    InstallLogHandler();
     started = true;
   }
   auto* data = new AddonData();
@@ -59,6 +77,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Context", Context::Define(env));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel));
   exports.Set("versions", Napi::Function::New(env, Versions));
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities));
   return exports;
 }
 

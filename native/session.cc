@@ -27,6 +27,7 @@ Napi::Function Session::Define(Napi::Env env) {
                          InstanceAccessor<&Session::GetProto>("proto"),
                          InstanceAccessor<&Session::GetState>("state"),
                          InstanceAccessor<&Session::GetIsClient>("isClient"),
+                         InstanceAccessor<&Session::GetPskIdentity>("pskIdentity"),
                      });
 }
 
@@ -130,6 +131,17 @@ Napi::Value Session::GetState(const Napi::CallbackInfo& info) {
 Napi::Value Session::GetIsClient(const Napi::CallbackInfo& info) {
   if (!Alive()) return info.Env().Undefined();
   return Napi::Boolean::New(info.Env(), coap_session_get_type(session_) == COAP_SESSION_TYPE_CLIENT);
+}
+
+}  // namespace coapnode
+
+namespace coapnode {
+
+Napi::Value Session::GetPskIdentity(const Napi::CallbackInfo& info) {
+  if (!Alive()) return info.Env().Undefined();
+  const coap_bin_const_t* id = coap_session_get_psk_identity(session_);
+  if (id == nullptr) return info.Env().Undefined();
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), id->s, id->length);
 }
 
 }  // namespace coapnode

@@ -42,6 +42,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value GetProto(const Napi::CallbackInfo& info);
   Napi::Value GetState(const Napi::CallbackInfo& info);
   Napi::Value GetIsClient(const Napi::CallbackInfo& info);
+  Napi::Value GetPskIdentity(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ContextCore> core_;
   coap_session_t* session_ = nullptr;

@@ -6,6 +6,7 @@
 import '../dispose'
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Method, methodName, parseCode, type MessageTypeName, type MethodName } from '../codes'
 import { parseContentFormat } from '../content-format'
@@ -14,6 +15,10 @@ import {
   CoapError, CoapListenError, CoapResetError, CoapSendError, CoapTimeoutError, CoapTlsError,
 } from '../errors'
 import { appendOptions, encodeOptions } from '../options'
+import {
+  checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
+  type ClientPki, type ClientPsk, type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
+} from '../security'
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import type { Proto } from '../uri'
 import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEventName } from './constants'
@@ -28,12 +33,19 @@ export interface Address {
   port: number
 }
 
-/** Options of {@link Context.newClientSession} (↔ `coap_new_client_session`). */
+/**
+ * Options of {@link Context.newClientSession} (↔ `coap_new_client_session`, and with `psk` or
+ * `pki` `coap_new_client_session_psk2` / `_pki`).
+ */
 export interface ClientSessionOptions {
-  /** Transport; only `'udp'` is available in this release. */
+  /** Transport: `'udp'` or `'dtls'` in this release. */
   proto?: Proto
   /** Numeric remote address (resolve names first, e.g. with `node:dns`). */
   remote: Address
+  /** DTLS pre-shared key (required for `'dtls'` unless `pki` is given). */
+  psk?: ClientPsk
+  /** DTLS certificates. */
+  pki?: ClientPki
 }
 
 /** Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`). */
@@ -75,18 +87,20 @@ export interface SendOptions {
 const active = new Set<Context>()
 
 const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
-const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp'])
+const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls'])
+const SECURE_PROTOS: ReadonlySet<Proto> = new Set(['dtls', 'tls', 'wss'])
 
-function nackError(reason: NackReason, where: string): CoapError {
+function nackError(reason: NackReason, where: string, detail: string): CoapError {
+  const why = detail ? `: ${detail}` : ''
   switch (reason) {
     case 'too-many-retries':
       return new CoapTimeoutError(`no response from ${where}: libcoap gave up retransmitting`)
     case 'rst':
       return new CoapResetError(`${where} answered with a Reset`)
     case 'tls-failed':
-      return new CoapDtlsHandshakeError(`handshake with ${where} failed`)
+      return new CoapDtlsHandshakeError(`DTLS handshake with ${where} failed${why}`)
     case 'tls-layer-failed':
-      return new CoapTlsError(`TLS layer to ${where} failed`)
+      return new CoapTlsError(`TLS layer to ${where} failed${why}`)
     case 'bad-response':
       return new CoapBadResponseError(`malformed response from ${where}`)
     default:
@@ -117,10 +131,16 @@ function checkSend(session: unknown, ctx: Context, init: SendInit, options: Send
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
 }
 
+function checkCount(n: unknown, name: string): number {
+  if (typeof n !== 'number') throw new TypeError(`${name} must be a number, got ${typeof n}`)
+  if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new RangeError(`${name} must be an integer 0-1000000, got ${n}`)
+  return n
+}
+
 function checkProto(proto: unknown, what: string): Proto {
   if (typeof proto !== 'string') throw new TypeError(`${what}.proto must be a string, got ${typeof proto}`)
   if (!(proto in protoNumber)) throw new RangeError(`${what}.proto must be one of ${Object.keys(protoNumber).join(', ')}, got '${proto}'`)
-  if (!SUPPORTED_PROTOS.has(proto as Proto)) throw new RangeError(`${what}.proto '${proto}' is not available in this release (only 'udp')`)
+  if (!SUPPORTED_PROTOS.has(proto as Proto)) throw new RangeError(`${what}.proto '${proto}' is not available in this release (only ${[...SUPPORTED_PROTOS].map((p) => `'${p}'`).join(', ')})`)
   return proto as Proto
 }
 
@@ -158,6 +178,10 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #tokenCounter = randomBytes(4).readUInt32BE(0)
   #asyncSeq = 0
   #separateAfter = 0
+  #securityIds = new WeakMap<object, number>()
+  #serverPsk: { keys?: (identity: string) => Secret | undefined; sni?: (sni: string) => PskSniEntry | undefined } | undefined
+  #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
+  #limits: { maxHandshakes?: number; maxIdleSessions?: number } = {}
 
   constructor() {
     super()
@@ -172,20 +196,30 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       response: (sid, token, code, type, mid, payload, options) => {
         ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
       },
-      nack: (sid, token, reason) => ref.deref()?._native.nack(sid, token, reason),
-      event: (sid, ev) => ref.deref()?._native.event(sid, ev),
+      nack: (sid, token, reason, log) => ref.deref()?._native.nack(sid, token, reason, log),
+      event: (session, ev) => ref.deref()?._native.event(session, ev),
       request: (rid, method, type, session, payload, options) => ref.deref()?._native.request(rid, method, type, session, payload, options),
       error: (err) => ref.deref()?._native.error(err),
+      hint: (sid, hint) => ref.deref()?._native.hint(sid, hint),
+      verify: (sid, cn, der, depth, validated) => ref.deref()?._native.verify(sid, cn, der, depth, validated) ?? false,
+      pskKey: (sid, identity) => ref.deref()?._native.pskKey(sid, identity),
+      pskSni: (sid, sni) => ref.deref()?._native.pskSni(sid, sni),
+      pkiSni: (sid, sni) => ref.deref()?._native.pkiSni(sid, sni),
     }
   }
 
   /** @internal the native layer's entry points into this context */
   readonly _native: NativeHandlers = {
     response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
-    nack: (sid, token, reason) => this.#onNack(sid, token, reason),
-    event: (sid, ev) => this.#onEvent(sid, ev),
+    nack: (sid, token, reason, log) => this.#onNack(sid, token, reason, log),
+    event: (session, ev) => this.#onEvent(session, ev),
     request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
     error: (err) => this.#report(err, undefined),
+    hint: (ns, hint) => this.#guard(() => this.#onHint(ns, hint), undefined),
+    verify: (ns, cn, der, depth, validated) => this.#guard(() => this.#onVerify(ns, cn, der, depth, validated === 1), false),
+    pskKey: (sid, identity) => this.#guard(() => this.#onPskKey(identity), undefined),
+    pskSni: (sid, sni) => this.#guard(() => this.#onPskSni(sni), undefined),
+    pkiSni: (sid, sni) => this.#guard(() => this.#onPkiSni(sni), undefined),
   }
 
   /**
@@ -225,10 +259,93 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const proto = checkProto(options.proto ?? 'udp', 'options')
     const remote = checkAddress(options.remote, 'options.remote')
     if (remote.port === 0) throw new RangeError('options.remote.port must be 1-65535, got 0')
-    const n = this.#live().newClientSession(protoNumber[proto], remote.host, remote.port)
+    const ctx = this.#live()
+    let securityId: number | undefined
+    let security: Session['_security']
+    if (SECURE_PROTOS.has(proto)) {
+      const config = options.psk ?? options.pki
+      if (config === undefined) throw new TypeError(`options.psk or options.pki is required for proto '${proto}'`)
+      securityId = this.#securityIds.get(config)
+      if (securityId === undefined) {
+        const caps = native.capabilities()
+        if (options.psk !== undefined && !caps.psk) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PSK`)
+        if (options.pki !== undefined && !caps.pki) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PKI`)
+        securityId = ctx.addClientSecurity(clientSecurity(options.psk, options.pki)!)
+        this.#securityIds.set(config, securityId)
+      }
+      const pki = options.pki
+      security = {
+        onHint: options.psk?.onHint,
+        checkName: pki !== undefined && pki.checkCommonName !== false && pki.verifyPeer !== false ? pki.sni ?? remote.host : undefined,
+      }
+    } else if (options.psk !== undefined || options.pki !== undefined) {
+      throw new TypeError(`options.psk/options.pki need a secured proto ('dtls'), got '${proto}'`)
+    }
+    let n: NativeSession
+    try {
+      n = ctx.newClientSession(protoNumber[proto], remote.host, remote.port, securityId)
+    } catch (err) {
+      throw new CoapConnectionError(err instanceof Error ? err.message : String(err), { cause: err })
+    }
     const session = new Session(this, n)
+    session._security = security
     this.#sessions.set(n.id, session)
     return session
+  }
+
+  /** Server PSK set-up for DTLS endpoints (↔ `coap_context_set_psk2`). Call before adding them. */
+  setPsk(psk: ServerPsk): void {
+    const p = checkServerPsk(psk, 'psk')
+    if (!native.capabilities().psk) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PSK`)
+    const keys = lookupOf<Secret>(p.keys, 'psk.keys')
+    const sni = lookupOf<PskSniEntry>(p.sni, 'psk.sni')
+    const fallback = p.key
+    this.#serverPsk = {
+      keys: keys && fallback !== undefined ? (id) => keys(id) ?? fallback : keys,
+      sni,
+    }
+    this.#live().setServerPsk({
+      hint: p.hint === undefined ? undefined : secretBytes(p.hint, 'psk.hint'),
+      key: p.key === undefined ? undefined : secretBytes(p.key, 'psk.key'),
+      lookup: keys !== undefined,
+      sni: sni !== undefined,
+    })
+  }
+
+  /** Server certificate set-up for DTLS endpoints (↔ `coap_context_set_pki`). Call before adding them. */
+  setPki(pki: ServerPki): void {
+    const p = checkServerPki(pki, 'pki')
+    if (!native.capabilities().pki) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PKI`)
+    const sni = lookupOf<PkiSniEntry>(p.sni, 'pki.sni')
+    this.#serverPki = { onCommonName: p.onCommonName, sni }
+    this.#live().setServerPki({
+      cert: pemBytes(p.cert, 'pki.cert'),
+      key: pemBytes(p.key, 'pki.key'),
+      ca: p.ca === undefined ? undefined : pemBytes(p.ca, 'pki.ca'),
+      verifyPeer: p.verifyPeer ?? p.ca !== undefined,
+      verify: true,
+      sni: sni !== undefined,
+    })
+  }
+
+  /** Most DTLS handshakes in progress at once (↔ `coap_context_set_max_handshake_sessions`; libcoap's default 100). */
+  get maxHandshakes(): number | undefined {
+    return this.#limits.maxHandshakes
+  }
+
+  set maxHandshakes(n: number) {
+    this.#limits.maxHandshakes = checkCount(n, 'maxHandshakes')
+    this.#live().setLimits(n, undefined)
+  }
+
+  /** Most idle server sessions kept (↔ `coap_context_set_max_idle_sessions`; 0 = libcoap's default). */
+  get maxIdleSessions(): number | undefined {
+    return this.#limits.maxIdleSessions
+  }
+
+  set maxIdleSessions(n: number) {
+    this.#limits.maxIdleSessions = checkCount(n, 'maxIdleSessions')
+    this.#live().setLimits(undefined, n)
   }
 
   /** Starts listening (↔ `coap_new_endpoint`). Fails with `ERR_COAP_LISTEN` when the address is taken. */
@@ -319,7 +436,14 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       session.pending.set(key, entry)
       this.#pendingCount++
       this.#updateActive()
-      if (timeout > 0) timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`)), timeout)
+      if (timeout > 0) {
+        timer = setTimeout(() => {
+          const secure = session.proto !== undefined && SECURE_PROTOS.has(session.proto)
+          entry.settle(secure && session.state !== 'established'
+            ? new CoapDtlsHandshakeError(`DTLS handshake with ${session.remote} did not complete within ${timeout} ms`)
+            : new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`))
+        }, timeout)
+      }
       signal?.addEventListener('abort', onAbort, { once: true })
       try {
         ctx.send(session.native, init.type === 'NON' ? 1 : 0, method, token, encodeOptions(init.options ?? []), init.payload)
@@ -380,21 +504,71 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, mid, token, payload, options))
   }
 
-  #onNack(sid: number, token: string, reason: number): void {
+  #onNack(sid: number, token: string, reason: number, log: string): void {
     const session = this.#sessions.get(sid)
     const pending = session?.pending.get(token)
     if (!session || !pending) return
-    pending.settle(nackError(nackReasons[reason] ?? 'not-deliverable', session.remote ?? 'peer'))
+    pending.settle(nackError(nackReasons[reason] ?? 'not-deliverable', session.remote ?? 'peer', log))
   }
 
-  #onEvent(sid: number, ev: number): void {
+  #onEvent(ns: NativeSession, ev: number): void {
     const name = eventNames.get(ev)
-    const session = this.#sessions.get(sid)
+    const session = this.#sessions.get(ns.id) ?? (ns.isClient === false ? this.#sessionFor(ns) : undefined)
     if (name === undefined || session === undefined) return
+    void session.remote // read now: libcoap may free a server session right after this event
+    void session.proto
     queueMicrotask(() => {
       session._emitEvent(name)
       this.emit('event', name, session)
     })
+  }
+
+  // Security callbacks run inside the TLS library: they must answer synchronously and never throw.
+  #guard<T>(fn: () => T, fallback: T): T {
+    try {
+      return fn()
+    } catch (err) {
+      this.#report(err, undefined)
+      return fallback
+    }
+  }
+
+  #onHint(ns: NativeSession | undefined, hint: string): [Buffer, Buffer] | undefined {
+    const answer = (ns && this.#sessions.get(ns.id))?._security?.onHint?.(hint)
+    if (answer === undefined) return undefined
+    return [secretBytes(answer.identity, 'onHint().identity'), secretBytes(answer.key, 'onHint().key')]
+  }
+
+  #onVerify(ns: NativeSession | undefined, cn: string, der: Buffer, depth: number, validated: boolean): boolean {
+    if (ns === undefined) return false
+    if (ns.isClient) {
+      const client = this.#sessions.get(ns.id)
+      if (client === undefined) return false
+      const name = client._security?.checkName
+      if (depth !== 0 || name === undefined) return true
+      const cert = new X509Certificate(der)
+      const ok = (isIP(name) ? cert.checkIP(name) : cert.checkHost(name)) !== undefined || cn.toLowerCase() === name.toLowerCase()
+      if (ok) client._setPeerCommonName(cn)
+      return ok
+    }
+    if (depth === 0) this.#sessionFor(ns)._setPeerCommonName(cn)
+    return this.#serverPki?.onCommonName?.(cn, { depth, validated }) ?? true
+  }
+
+  #onPskKey(identity: Buffer): Buffer | undefined {
+    const key = this.#serverPsk?.keys?.(identity.toString('utf8'))
+    return key === undefined ? undefined : secretBytes(key, 'psk.keys()')
+  }
+
+  #onPskSni(sni: string): [Buffer | undefined, Buffer] | undefined {
+    const entry = this.#serverPsk?.sni?.(sni)
+    if (entry === undefined) return undefined
+    return [entry.hint === undefined ? undefined : secretBytes(entry.hint, 'psk.sni().hint'), secretBytes(entry.key, 'psk.sni().key')]
+  }
+
+  #onPkiSni(sni: string): [Buffer, Buffer] | undefined {
+    const entry = this.#serverPki?.sni?.(sni)
+    return entry === undefined ? undefined : [pemBytes(entry.cert, 'pki.sni().cert'), pemBytes(entry.key, 'pki.sni().key')]
   }
 
   #sessionFor = (n: NativeSession): Session => {

@@ -31,7 +31,12 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   readonly native: NativeSession
   /** @internal */
   readonly pending = new Map<string, PendingRequest>()
+  /** @internal client-side security callbacks and the name the server certificate must carry */
+  _security: { onHint?: (hint: string) => { identity: unknown; key: unknown } | undefined; checkName?: string } | undefined
   #refs = 1
+  #peerCommonName: string | undefined
+  #remote: string | undefined
+  #proto: Proto | undefined
 
   /** @internal */
   constructor(context: Context, native: NativeSession) {
@@ -52,7 +57,8 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
 
   /** Transport protocol. */
   get proto(): Proto | undefined {
-    return protoName(this.native.proto)
+    this.#proto ??= protoName(this.native.proto)
+    return this.#proto
   }
 
   /** `'client'` or `'server'` side. */
@@ -67,9 +73,10 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
     return s === undefined ? undefined : sessionStates[s]
   }
 
-  /** Remote address as `'ip:port'` (`'[ip6]:port'`). */
+  /** Remote address as `'ip:port'` (`'[ip6]:port'`); still known after the session ended. */
   get remote(): string | undefined {
-    return this.native.remote
+    this.#remote ??= this.native.remote
+    return this.#remote
   }
 
   /** Local address as `'ip:port'`. */
@@ -92,6 +99,24 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   /** Largest PDU libcoap will send on this session (↔ `coap_session_max_pdu_size`). */
   get maxPduSize(): number | undefined {
     return this.native.maxPduSize
+  }
+
+  /**
+   * The PSK identity in use (↔ `coap_session_get_psk_identity`): on a server session the one the
+   * client presented, on a client session our own.
+   */
+  get pskIdentity(): string | undefined {
+    return this.native.pskIdentity?.toString('utf8')
+  }
+
+  /** Common Name of the peer's certificate (PKI), once the handshake checked it. */
+  get peerCommonName(): string | undefined {
+    return this.#peerCommonName
+  }
+
+  /** @internal */
+  _setPeerCommonName(cn: string): void {
+    this.#peerCommonName = cn
   }
 
   /** Adds a reference (↔ `coap_session_reference`); each needs its own {@link Session.release}. */
