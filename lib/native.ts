@@ -47,6 +47,7 @@ export interface NativeContext {
   setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
   setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
   setLimits(maxHandshakes?: number, maxIdleSessions?: number): void
+  setRootCas(dir: string): boolean
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean

@@ -26,7 +26,7 @@ export interface ClientPsk {
 
 /** Client certificate settings (↔ `coap_dtls_pki_t`). */
 export interface ClientPki {
-  /** CA that must have signed the server's certificate. */
+  /** CA that must have signed the server's certificate (default: the system's trusted CAs in `/etc/ssl/certs`). */
   ca?: Pem
   /** Our certificate and key, for servers that ask for one. */
   cert?: Pem
@@ -150,9 +150,6 @@ export function clientSecurity(psk: unknown, pki: unknown, name = 'options'): Na
     const verifyPeer = bool(p.verifyPeer, `${name}.pki.verifyPeer`, true)
     const allowSelfSigned = bool(p.allowSelfSigned, `${name}.pki.allowSelfSigned`, false)
     bool(p.checkCommonName, `${name}.pki.checkCommonName`, true)
-    if (verifyPeer && p.ca === undefined && !allowSelfSigned) {
-      throw new TypeError(`${name}.pki.ca is required to verify the server (or set allowSelfSigned: true, or verifyPeer: false)`)
-    }
     if (p.sni !== undefined && typeof p.sni !== 'string') throw new TypeError(`${name}.pki.sni must be a string`)
     return {
       pki: {

@@ -59,6 +59,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::SetServerPsk>("setServerPsk"),
                          InstanceMethod<&Context::SetServerPki>("setServerPki"),
                          InstanceMethod<&Context::SetLimits>("setLimits"),
+                         InstanceMethod<&Context::SetRootCas>("setRootCas"),
                          InstanceMethod<&Context::AddEndpoint>("addEndpoint"),
                          InstanceMethod<&Context::RemoveEndpoint>("removeEndpoint"),
                          InstanceMethod<&Context::AddResource>("addResource"),
@@ -449,6 +450,13 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
     } else {
       session = coap_new_client_session_pki(core_->ctx, nullptr, &remote, (coap_proto_t)proto, &security->pki);
     }
+    // A (D)TLS session has just sent its first handshake flight; libcoap only arms the timer that
+    // retransmits it when its I/O is next prepared, so prepare now.
+    if (session != nullptr && security != nullptr) {
+      coap_tick_t now;
+      coap_ticks(&now);
+      coap_io_prepare_epoll(core_->ctx, now);
+    }
   }
   if (session == nullptr) {
     throw Napi::Error::New(env, "libcoap could not open a session to " + host + RecentLogSuffix(nullptr));
@@ -484,6 +492,13 @@ Napi::Value Context::SetServerPki(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "libcoap refused the certificate set-up" + RecentLogSuffix(nullptr));
   }
   return env.Undefined();
+}
+
+Napi::Value Context::SetRootCas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Boolean::New(env, coap_context_set_pki_root_cas(core_->ctx, nullptr, dir.c_str()) == 1);
 }
 
 Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {

@@ -75,6 +75,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value SetServerPsk(const Napi::CallbackInfo& info);
   Napi::Value SetServerPki(const Napi::CallbackInfo& info);
   Napi::Value SetLimits(const Napi::CallbackInfo& info);
+  Napi::Value SetRootCas(const Napi::CallbackInfo& info);
   napi_value SessionValue(coap_session_t* session);  // the JS wrapper, or undefined
   Napi::Value AddEndpoint(const Napi::CallbackInfo& info);
   Napi::Value RemoveEndpoint(const Napi::CallbackInfo& info);

@@ -84,7 +84,7 @@ const coap_dtls_spsk_info_t* OnPskSni(const char* sni, coap_session_t* session, 
   auto* sec = static_cast<ServerSecurity*>(arg);
   napi_env env = sec->owner->Env();
   napi_value r = sec->owner->CallSecurity(Context::kPskSni, session, {String(env, sni != nullptr ? sni : "")});
-  if (!Element(env, r, 1, &sec->sniKey)) return nullptr;
+  if (!Element(env, r, 1, &sec->sniKey)) return &sec->psk.psk_info;  // no SNI or an unknown name: the default
   if (!Element(env, r, 0, &sec->sniHint)) sec->sniHint = sec->hint;
   sec->sniInfo.hint = Bin(sec->sniHint);
   sec->sniInfo.key = Bin(sec->sniKey);

@@ -140,7 +140,7 @@ namespace coapnode {
 Napi::Value Session::GetPskIdentity(const Napi::CallbackInfo& info) {
   if (!Alive()) return info.Env().Undefined();
   const coap_bin_const_t* id = coap_session_get_psk_identity(session_);
-  if (id == nullptr) return info.Env().Undefined();
+  if (id == nullptr || id->length == 0) return info.Env().Undefined();
   return Napi::Buffer<uint8_t>::Copy(info.Env(), id->s, id->length);
 }
 

@@ -182,7 +182,7 @@ describe('CoapClient requests', () => {
     ['user info', (c) => c.get(`coap://user:pw@${HOST}:${port}/ok`), URI(/^url must not carry user information/)],
     ['no host', (c) => c.get('coap:///ok'), URI(/^url has no host/)],
     ['bad percent-encoding', (c) => c.get(`${base}/%zz`), URI(/^url has a bad percent-encoding in '%zz'/)],
-    ['coaps: (not in this release)', (c) => c.get(`coaps://${HOST}:${port}/ok`), URI(/coaps:\/\/ is not available/)],
+    ['coaps: without psk or pki', (c) => c.get(`coaps://${HOST}:${port}/ok`), T(/^coaps:\/\/ needs the client's psk or pki option/)],
     ['coap+tcp: (not in this release)', (c) => c.get(`coap+tcp://${HOST}:${port}/ok`), URI(/coap\+tcp:\/\/ is not available/)],
     // request() itself
     ['request(null)', (c) => c.request(null as never), T(/^request options must be an object, got null/)],
@@ -329,7 +329,8 @@ describe('CoapServer', () => {
   const listenRows: Array<[string, string, Expected]> = [
     ['a path', `coap://${HOST}:0/x`, URI(/^listen URL must not have a path or query/)],
     ['a query', `coap://${HOST}:0?a=1`, URI(/^listen URL must not have a path or query/)],
-    ['coaps:', `coaps://${HOST}:0`, URI(/^listen: coaps:\/\/ is not available/)],
+    ['coaps: without psk or pki', `coaps://${HOST}:0`, T(/^coaps:\/\/ listen URLs need options\.psk or options\.pki/)],
+    ['coap+tcp:', `coap+tcp://${HOST}:0`, URI(/^listen: coap\+tcp:\/\/ is not available/)],
   ]
   // Listen URLs are checked when the server is built, before any socket is opened.
   it.each(listenRows)('the constructor rejects a listen URL with %s', (_name, listen, exp) => {
@@ -483,7 +484,7 @@ describe('core: Context, Resource, Session', () => {
     ['proto "UDP"', { proto: 'UDP', ...remote({}) }, R(/^options\.proto must be one of .*got 'UDP'/)],
     ['proto 1', { proto: 1, ...remote({}) }, T(/^options\.proto must be a string, got number/)],
     ['proto "tcp" (not in this release)', { proto: 'tcp', ...remote({}) }, R(/^options\.proto 'tcp' is not available/)],
-    ['proto "dtls" (not in this release)', { proto: 'dtls', ...remote({}) }, R(/^options\.proto 'dtls' is not available/)],
+    ['proto "dtls" without psk or pki', { proto: 'dtls', ...remote({}) }, T(/^options\.psk or options\.pki is required for proto 'dtls'/)],
     ['host "localhost"', remote({ host: 'localhost' }), R(/^options\.remote\.host must be a numeric IP address, got 'localhost'/)],
     ['host "example.com"', remote({ host: 'example.com' }), R(/^options\.remote\.host must be a numeric IP address/)],
     ['host "[::1]"', remote({ host: '[::1]' }), R(/^options\.remote\.host must be a numeric IP address, got '\[::1\]'/)],

@@ -369,7 +369,7 @@ describe('Session reference() / release()', () => {
 
       s.release()
       expect(s.valid).toBe(false)
-      expect(s.remote).toBeUndefined()
+      expect(s.remote).toBe(`${HOST}:${serverPort}`) // still known, for logs about the ended session
       expect(s.toString()).toBe('<released session>')
       expect(() => s.reference()).toThrow(RangeError)
       await expect(ctx.send(s, get)).rejects.toMatchObject({ code: 'ERR_COAP_CLOSED' })

@@ -89,6 +89,7 @@ const active = new Set<Context>()
 const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
 const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls'])
 const SECURE_PROTOS: ReadonlySet<Proto> = new Set(['dtls', 'tls', 'wss'])
+const SYSTEM_CA_DIR = '/etc/ssl/certs'
 
 function nackError(reason: NackReason, where: string, detail: string): CoapError {
   const why = detail ? `: ${detail}` : ''
@@ -179,6 +180,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #asyncSeq = 0
   #separateAfter = 0
   #securityIds = new WeakMap<object, number>()
+  #rootCas = false
   #serverPsk: { keys?: (identity: string) => Secret | undefined; sni?: (sni: string) => PskSniEntry | undefined } | undefined
   #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
   #limits: { maxHandshakes?: number; maxIdleSessions?: number } = {}
@@ -263,15 +265,19 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     let securityId: number | undefined
     let security: Session['_security']
     if (SECURE_PROTOS.has(proto)) {
-      const config = options.psk ?? options.pki
-      if (config === undefined) throw new TypeError(`options.psk or options.pki is required for proto '${proto}'`)
-      securityId = this.#securityIds.get(config)
+      const given = options.psk ?? options.pki
+      if (given === undefined) throw new TypeError(`options.psk or options.pki is required for proto '${proto}'`)
+      securityId = this.#securityIds.get(given)
       if (securityId === undefined) {
         const caps = native.capabilities()
         if (options.psk !== undefined && !caps.psk) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PSK`)
         if (options.pki !== undefined && !caps.pki) throw new RangeError(`this build's TLS library (${native.versions().tlsLibrary}) does not support PKI`)
-        securityId = ctx.addClientSecurity(clientSecurity(options.psk, options.pki)!)
-        this.#securityIds.set(config, securityId)
+        const config = clientSecurity(options.psk, options.pki)!
+        if (config.pki?.verifyPeer && config.pki.ca === undefined && !this.#rootCas) {
+          this.#rootCas = ctx.setRootCas(SYSTEM_CA_DIR) // no CA given: trust what the system trusts
+        }
+        securityId = ctx.addClientSecurity(config)
+        this.#securityIds.set(given, securityId)
       }
       const pki = options.pki
       security = {
@@ -517,6 +523,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     if (name === undefined || session === undefined) return
     void session.remote // read now: libcoap may free a server session right after this event
     void session.proto
+    void session.pskIdentity
     queueMicrotask(() => {
       session._emitEvent(name)
       this.emit('event', name, session)

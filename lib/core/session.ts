@@ -36,6 +36,7 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   #refs = 1
   #peerCommonName: string | undefined
   #remote: string | undefined
+  #pskIdentity: string | undefined
   #proto: Proto | undefined
 
   /** @internal */
@@ -106,7 +107,8 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
    * client presented, on a client session our own.
    */
   get pskIdentity(): string | undefined {
-    return this.native.pskIdentity?.toString('utf8')
+    this.#pskIdentity ??= this.native.pskIdentity?.toString('utf8')
+    return this.#pskIdentity
   }
 
   /** Common Name of the peer's certificate (PKI), once the handshake checked it. */
