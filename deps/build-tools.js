@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
-const { fetchLibcoap } = require('./fetch.js')
+const { fetchLibcoap, stampText } = require('./fetch.js')
 
 const pin = require('./libcoap.json')
 const workDir = path.join(__dirname, '.work')
@@ -22,7 +22,7 @@ class BuildError extends Error {}
 function upToDate() {
   if (!tools.every((t) => fs.existsSync(path.join(binDir, t)))) return false
   try {
-    return fs.readFileSync(stampFile, 'utf8').trim() === pin.treeDigest
+    return fs.readFileSync(stampFile, 'utf8').trim() === stampText()
   } catch {
     return false
   }
@@ -92,7 +92,7 @@ async function main() {
     fs.chmodSync(tmp, 0o755)
     fs.renameSync(tmp, dest)
   }
-  fs.writeFileSync(stampFile, `${pin.treeDigest}\n`)
+  fs.writeFileSync(stampFile, `${stampText()}\n`)
   log(`built ${tools.join(', ')} into ${binDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict'
-// Finds the pinned libcoap source, verifies it, and unpacks it to deps/.work/libcoap-<version>.
-// Order: LIBCOAP_SOURCE (tarball or directory), deps/cache, Debian's source pool on the mirror
-// apt is configured with, then upstream's release. Prints the source directory on stdout.
+// Finds the pinned libcoap source, verifies it, unpacks it to deps/.work/libcoap-<version> and
+// applies our own fixes from deps/patches/ (in name order). Order of sources: LIBCOAP_SOURCE
+// (tarball or directory), deps/cache, Debian's source pool on the mirror apt is configured with,
+// then upstream's release. Prints the source directory on stdout.
 const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
@@ -14,6 +15,7 @@ const workDir = path.join(depsDir, '.work')
 const cacheDir = path.join(depsDir, 'cache')
 const srcDir = path.join(workDir, `libcoap-${pin.version}`)
 const stamp = path.join(srcDir, '.verified')
+const patchDir = path.join(depsDir, 'patches')
 
 const log = (msg) => process.stderr.write(`libcoap fetch: ${msg}\n`)
 
@@ -48,6 +50,30 @@ function unpack(tarball) {
   } catch (err) {
     throw new Error(`cannot unpack ${tarball} (is ${flag === '-xjf' ? 'bzip2' : 'gzip'} installed?): ${err.message}`)
   }
+}
+
+function patches() {
+  if (!fs.existsSync(patchDir)) return []
+  return fs.readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort().map((f) => path.join(patchDir, f))
+}
+
+// What the unpacked tree must match: the pinned source plus exactly these patches.
+function stampText() {
+  const h = crypto.createHash('sha256')
+  for (const p of patches()) h.update(`${path.basename(p)}\0${sha256File(p)}\n`)
+  return `${pin.treeDigest} ${h.digest('hex')}`
+}
+
+function finish() {
+  for (const p of patches()) {
+    try {
+      execFileSync('patch', ['-p1', '-N', '-s', '-d', srcDir, '-i', p], { stdio: ['ignore', 'ignore', 'inherit'] })
+    } catch (err) {
+      throw new Error(`cannot apply ${path.basename(p)} (is 'patch' installed?): ${err.message}`)
+    }
+  }
+  fs.writeFileSync(stamp, stampText())
+  return srcDir
 }
 
 function acceptDir(dir, origin) {
@@ -100,7 +126,7 @@ async function download(url, dest) {
 }
 
 async function main() {
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === pin.treeDigest) return srcDir
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === stampText()) return srcDir
 
   const given = process.env.LIBCOAP_SOURCE
   if (given) {
@@ -111,8 +137,7 @@ async function main() {
       fs.rmSync(srcDir, { recursive: true, force: true })
       fs.cpSync(dir, srcDir, { recursive: true })
     }
-    fs.writeFileSync(stamp, pin.treeDigest)
-    return srcDir
+    return finish()
   }
 
   fs.mkdirSync(cacheDir, { recursive: true })
@@ -121,8 +146,7 @@ async function main() {
   if (fs.existsSync(cached)) {
     try {
       acceptTarball(cached, cached)
-      fs.writeFileSync(stamp, pin.treeDigest)
-      return srcDir
+      return finish()
     } catch (err) {
       tried.push(`${cached}: ${err.message}`)
       fs.rmSync(cached, { force: true })
@@ -136,8 +160,7 @@ async function main() {
       log(`downloading ${url}`)
       await download(url, file)
       acceptTarball(file, url)
-      fs.writeFileSync(stamp, pin.treeDigest)
-      return srcDir
+      return finish()
     } catch (err) {
       tried.push(`${url}: ${err.message}`)
       fs.rmSync(file, { force: true })
@@ -149,7 +172,7 @@ async function main() {
   )
 }
 
-module.exports = { fetchLibcoap: main, treeDigest }
+module.exports = { fetchLibcoap: main, treeDigest, stampText }
 
 if (require.main === module) {
   main().then(

@@ -71,6 +71,9 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const root = path.join(__dirname, '..')
+  // An explicit binary, e.g. a GnuTLS build next to the default one (`npm run build -- --out=DIR`).
+  const explicit = process.env.LIBCOAP_ADDON
+  if (explicit) return require(path.resolve(explicit)) as NativeAddon
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node-gyp-build')(root) as NativeAddon

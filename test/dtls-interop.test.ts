@@ -126,12 +126,16 @@ describe('libcoap coap-client → our server over DTLS', () => {
     // What handlers and listeners saw at the time (coap-client ends its session when it exits).
     const seen: Array<{ method: string; text: string; psk?: string; cn?: string }> = []
     const sessions: AnySession[] = []
-    ;(server.on as (n: string, f: (s: AnySession) => void) => unknown).call(server, 'session', (s: AnySession) =>
-      sessions.push({ pskIdentity: s.pskIdentity, peerCommonName: s.peerCommonName, proto: s.proto }),
-    )
+    // 'session' events and requests in the order they reached JS: 'S <remote>' / 'R <remote>'.
+    const order: string[] = []
+    ;(server.on as (n: string, f: (s: AnySession & { remote?: string }) => void) => unknown).call(server, 'session', (s) => {
+      sessions.push({ pskIdentity: s.pskIdentity, peerCommonName: s.peerCommonName, proto: s.proto })
+      order.push(`S ${s.remote}`)
+    })
     const record = (req: CoapRequest) => {
-      const s = req.session as unknown as AnySession
+      const s = req.session as unknown as AnySession & { remote?: string }
       seen.push({ method: req.method, text: req.text(), psk: s.pskIdentity, cn: s.peerCommonName })
+      order.push(`R ${s.remote}`)
     }
     let state = 'OFF'
     server
@@ -154,7 +158,7 @@ describe('libcoap coap-client → our server over DTLS', () => {
     const endpoints = await server.listen()
     expect(endpoints.map((e) => e.proto)).toEqual(['dtls'])
     const port = endpoints[0].port
-    return { server, seen, sessions, url: (p: string) => `coaps://127.0.0.1:${port}${p}` }
+    return { server, seen, sessions, order, url: (p: string) => `coaps://127.0.0.1:${port}${p}` }
   }
 
   it('PSK (-k -u): GET sees the identity, PUT -e changes the state', async () => {
@@ -172,6 +176,25 @@ describe('libcoap coap-client → our server over DTLS', () => {
     ])
     expect(seen[1].text).toBe('ON')
     expect(sessions.map((s) => s.pskIdentity)).toEqual(['libcoap-client', 'libcoap-client', 'libcoap-client'])
+  })
+
+  it("every coap-client run gets its 'session' event, before its request is handled", async () => {
+    const { url, order } = await ourServer({ psk: { key: 'k-order' } })
+    const runs = 6
+    for (let i = 0; i < runs; i++) {
+      // PUT and GET alternate; coap-client sends its request right after the handshake and
+      // closes (close_notify) right after the answer.
+      const args = i % 2 ? ['-m', 'put', '-e', `v${i}`] : ['-m', 'get']
+      const res = await coapClient(['-B', '5', ...args, '-k', 'k-order', '-u', `run-${i}`, url('/alarm')])
+      expect(res.stderr).toBe('')
+    }
+    // Per remote address (one per run): exactly ['S', 'R'].
+    const byRemote = new Map<string, string[]>()
+    for (const entry of order) {
+      const [kind, remote] = entry.split(' ')
+      byRemote.set(remote, [...(byRemote.get(remote) ?? []), kind])
+    }
+    expect([...byRemote.values()], order.join(', ')).toEqual(Array.from({ length: runs }, () => ['S', 'R']))
   })
 
   it('PSK with a binary key (coap-client -k 0x…)', async () => {

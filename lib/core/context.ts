@@ -180,6 +180,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #asyncSeq = 0
   #separateAfter = 0
   #securityIds = new WeakMap<object, number>()
+  #events: Array<[SessionEventName, Session]> = []
   #rootCas = false
   #serverPsk: { keys?: (identity: string) => Secret | undefined; sni?: (sni: string) => PskSniEntry | undefined } | undefined
   #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
@@ -524,10 +525,24 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     void session.remote // read now: libcoap may free a server session right after this event
     void session.proto
     void session.pskIdentity
-    queueMicrotask(() => {
-      session._emitEvent(name)
-      this.emit('event', name, session)
-    })
+    // Deferred out of libcoap's callback, but never past a request: a handler that is about to
+    // run flushes first, so it sees a session's events (e.g. 'dtls-connected') before its data.
+    this.#events.push([name, session])
+    if (this.#events.length === 1) queueMicrotask(() => this.#flushEvents())
+  }
+
+  #flushEvents(): void {
+    const events = this.#events
+    if (events.length === 0) return
+    this.#events = []
+    for (const [name, session] of events) {
+      try {
+        session._emitEvent(name)
+        this.emit('event', name, session)
+      } catch (err) {
+        this.#report(err, undefined)
+      }
+    }
   }
 
   // Security callbacks run inside the TLS library: they must answer synchronously and never throw.
@@ -595,6 +610,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       shared[0] = 133 // 4.05: the handler was removed after libcoap dispatched
       return undefined
     }
+    if (this.#events.length > 0) this.#flushEvents()
     const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
     shared[2] = 0
     let out: ReturnType<typeof handler>
