@@ -46,7 +46,7 @@ export interface NativeContext {
   addClientSecurity(config: import('./security').NativeClientSecurity): number
   setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
   setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
-  setLimits(maxHandshakes?: number, maxIdleSessions?: number): void
+  setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number): void
   setRootCas(dir: string): boolean
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]

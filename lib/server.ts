@@ -33,6 +33,8 @@ export interface ServerOptions {
   maxHandshakes?: number
   /** Most idle sessions kept; the oldest idle one is dropped beyond it (default: no limit). */
   maxIdleSessions?: number
+  /** Seconds an idle session is kept (default 300). Half-done handshakes go after 30 s. */
+  sessionTimeout?: number
 }
 
 function checkListenUri(u: string | URL): CoapUri {
@@ -74,7 +76,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout'])
 
 function listenList(listen: ServerOptions['listen']): Array<string | URL> {
   if (listen === undefined) return ['coap://[::]:5683']
@@ -129,6 +131,7 @@ export class CoapServer extends EventEmitter<{
       if (options.pki !== undefined) this.context.setPki(options.pki)
       if (options.maxHandshakes !== undefined) this.context.maxHandshakes = options.maxHandshakes
       if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
+      if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
     } catch (err) {
       this.context.close()
       throw err

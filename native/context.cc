@@ -506,6 +506,7 @@ Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
   if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
   if (info[0].IsNumber()) coap_context_set_max_handshake_sessions(core_->ctx, info[0].As<Napi::Number>().Uint32Value());
   if (info[1].IsNumber()) coap_context_set_max_idle_sessions(core_->ctx, info[1].As<Napi::Number>().Uint32Value());
+  if (info[2].IsNumber()) coap_context_set_session_timeout(core_->ctx, info[2].As<Napi::Number>().Uint32Value());
   return env.Undefined();
 }
 

@@ -184,7 +184,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #rootCas = false
   #serverPsk: { keys?: (identity: string) => Secret | undefined; sni?: (sni: string) => PskSniEntry | undefined } | undefined
   #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
-  #limits: { maxHandshakes?: number; maxIdleSessions?: number } = {}
+  #limits: { maxHandshakes?: number; maxIdleSessions?: number; sessionTimeout?: number } = {}
 
   constructor() {
     super()
@@ -353,6 +353,19 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   set maxIdleSessions(n: number) {
     this.#limits.maxIdleSessions = checkCount(n, 'maxIdleSessions')
     this.#live().setLimits(undefined, n)
+  }
+
+  /**
+   * Seconds an idle server session is kept (↔ `coap_context_set_session_timeout`; libcoap's
+   * default 300). A handshake that stalls half-way is dropped after 30 s, fixed in libcoap 4.3.5.
+   */
+  get sessionTimeout(): number | undefined {
+    return this.#limits.sessionTimeout
+  }
+
+  set sessionTimeout(seconds: number) {
+    this.#limits.sessionTimeout = checkCount(seconds, 'sessionTimeout')
+    this.#live().setLimits(undefined, undefined, seconds)
   }
 
   /** Starts listening (↔ `coap_new_endpoint`). Fails with `ERR_COAP_LISTEN` when the address is taken. */

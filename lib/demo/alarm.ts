@@ -6,9 +6,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CoapServer } from '../server'
 
+/** The demo's DTLS pre-shared key: identity `demo`, key `demo-secret` (a demo, not a secret). */
+export const DEMO_PSK = { hint: 'libcoap-demo', identity: 'demo', key: 'demo-secret' } as const
+
 /** Settings of {@link createAlarmServer}. */
 export interface AlarmServerOptions {
-  /** Listen URLs (default `coap://[::]:5683`). */
+  /** Listen URLs (default `coap://[::]:5683` and `coaps://[::]:5684`). */
   listen?: string | string[]
   /** Delay of `/slow` in ms (default 2000). */
   slowMs?: number
@@ -16,7 +19,10 @@ export interface AlarmServerOptions {
 
 /** Builds (but does not start) the demo server. */
 export function createAlarmServer(options: AlarmServerOptions = {}): CoapServer {
-  const server = new CoapServer({ listen: options.listen ?? 'coap://[::]:5683' })
+  const server = new CoapServer({
+    listen: options.listen ?? ['coap://[::]:5683', 'coaps://[::]:5684'],
+    psk: { hint: DEMO_PSK.hint, keys: { [DEMO_PSK.identity]: DEMO_PSK.key } },
+  })
   const slowMs = options.slowMs ?? 2000
   let alarm = 'OFF'
   server
