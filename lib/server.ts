@@ -110,6 +110,7 @@ export class CoapServer extends EventEmitter<{
   readonly context: Context
   #listen: Array<string | URL>
   #listening: Promise<Endpoint[]> | undefined
+  #announced = new WeakSet<Session>()
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -142,10 +143,15 @@ export class CoapServer extends EventEmitter<{
     })
     this.context.on('event', (name, session) => {
       this.emit('event', name, session)
-      if (session.side !== 'server' && name !== 'server-session-del') return
-      // 'session' once a peer can talk: at creation for plain UDP, after the handshake for DTLS.
-      if ((name === 'server-session-new' && session.proto === 'udp') || name === 'dtls-connected') this.emit('session', session)
-      else if (name === 'server-session-del') this.emit('session-closed', session)
+      if (session.side !== 'server') return
+      // 'session' once a peer can talk: at creation for plain UDP, after the handshake for DTLS;
+      // 'session-closed' only for sessions that had their 'session' (not for refused handshakes).
+      if ((name === 'server-session-new' && session.proto === 'udp') || name === 'dtls-connected') {
+        this.#announced.add(session)
+        this.emit('session', session)
+      } else if (name === 'server-session-del' && this.#announced.delete(session)) {
+        this.emit('session-closed', session)
+      }
     })
   }
 

@@ -538,6 +538,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     void session.remote // read now: libcoap may free a server session right after this event
     void session.proto
     void session.pskIdentity
+    void session.side
     // Deferred out of libcoap's callback, but never past a request: a handler that is about to
     // run flushes first, so it sees a session's events (e.g. 'dtls-connected') before its data.
     this.#events.push([name, session])

@@ -37,6 +37,7 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   #peerCommonName: string | undefined
   #remote: string | undefined
   #pskIdentity: string | undefined
+  #side: 'client' | 'server' | undefined
   #proto: Proto | undefined
 
   /** @internal */
@@ -64,8 +65,11 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
 
   /** `'client'` or `'server'` side. */
   get side(): 'client' | 'server' | undefined {
-    const c = this.native.isClient
-    return c === undefined ? undefined : c ? 'client' : 'server'
+    if (this.#side === undefined) {
+      const c = this.native.isClient
+      this.#side = c === undefined ? undefined : c ? 'client' : 'server'
+    }
+    return this.#side
   }
 
   /** Connection state (↔ `COAP_SESSION_STATE_*`, lower case). */
