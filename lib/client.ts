@@ -9,7 +9,7 @@ import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
 import type { Session } from './core/session'
-import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapError, CoapInvalidUriError } from './errors'
+import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
 import { appendOptions, type OptionsInit } from './options'
 import { clientSecurity, type ClientPki, type ClientPsk } from './security'
 import { CoapResponse } from './response'
@@ -53,9 +53,14 @@ export interface ClientOptions {
   psk?: ClientPsk
   /** Certificates for `coaps://` origins. */
   pki?: ClientPki
+  /** Seconds of silence before libcoap pings a peer (0, the default: never). */
+  keepalive?: number
+  /** Max-Message-Size we announce on TCP/TLS/WebSocket connections (CSM). */
+  maxMessageSize?: number
 }
 
-const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki'])
+const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize'])
+const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
 
 const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options'])
@@ -115,6 +120,31 @@ export class CoapClient {
     if (options.confirmable !== undefined && typeof options.confirmable !== 'boolean') throw new TypeError(`options.confirmable must be a boolean, got ${typeof options.confirmable}`)
     this.#confirmable = options.confirmable ?? true
     this.context = new Context()
+    try {
+      if (options.keepalive !== undefined) this.context.keepalive = options.keepalive
+      if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
+    } catch (err) {
+      this.context.close()
+      throw err
+    }
+  }
+
+  /**
+   * Pings an origin (CoAP ping over UDP/DTLS, 7.02 Ping over TCP/TLS/WebSockets) and resolves
+   * with the round-trip time in ms. Only the URL's scheme, host and port matter.
+   */
+  async ping(url: string | URL, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<number> {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    const uri = parseUri(url, 'url')
+    const timeout = checkTimeout(options.timeout, 'timeout') ?? this.#timeout
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal')
+    const session = await this.#session(uri)
+    try {
+      return await this.context.ping(session, { timeout, signal: options.signal })
+    } catch (err) {
+      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
+      throw err
+    }
   }
 
   /** GET a resource. */
@@ -201,10 +231,7 @@ export class CoapClient {
 
   #session(uri: CoapUri): Promise<Session> {
     if (this.context.closed) return Promise.reject(new CoapClosedError('client is closed'))
-    if (uri.proto !== 'udp' && uri.proto !== 'dtls') {
-      return Promise.reject(new CoapInvalidUriError(`${uri.scheme}// is not available in this release (only coap:// and coaps://)`))
-    }
-    if (uri.proto === 'dtls' && this.#psk === undefined && this.#pki === undefined) {
+    if (SECURE.has(uri.proto) && this.#psk === undefined && this.#pki === undefined) {
       return Promise.reject(new TypeError(`${uri.scheme}// needs the client's psk or pki option`))
     }
     let entry = this.#sessions.get(uri.origin)
@@ -214,8 +241,10 @@ export class CoapClient {
       entry.catch(() => this.#sessions.delete(uri.origin))
     }
     return entry.then((s) => {
-      if (s.valid) return s
-      this.#sessions.delete(uri.origin)
+      // A connection the peer closed is not reopened by libcoap: start a new session.
+      if (s.valid && !(s.proto !== 'udp' && s.proto !== 'dtls' && s.state === 'none')) return s
+      if (this.#sessions.get(uri.origin) === entry) this.#sessions.delete(uri.origin)
+      if (s.valid) s.release()
       return this.#session(uri)
     })
   }
@@ -230,10 +259,12 @@ export class CoapClient {
       }
     }
     if (this.context.closed) throw new CoapClosedError('client is closed')
-    if (uri.proto === 'udp') return this.context.newClientSession({ proto: 'udp', remote: { host, port: uri.port } })
+    const remote = { host, port: uri.port }
+    const wsHost = uri.proto === 'ws' || uri.proto === 'wss' ? uri.host : undefined
+    if (!SECURE.has(uri.proto)) return this.context.newClientSession({ proto: uri.proto, remote, wsHost })
     // Certificates are checked against the URL's host name (SNI too), not the resolved address.
     const pki = this.#pki && { ...this.#pki, sni: this.#pki.sni ?? (isIP(uri.host) ? undefined : uri.host) }
-    return this.context.newClientSession({ proto: uri.proto, remote: { host, port: uri.port }, psk: this.#psk, pki: pki && (this.#pkiFor(pki)) })
+    return this.context.newClientSession({ proto: uri.proto, remote, wsHost, psk: this.#psk, pki: pki && this.#pkiFor(pki) })
   }
 
   // One native set-up per distinct certificate settings (the SNI differs per host name).

@@ -28,6 +28,8 @@ export interface NativeHandlers {
   event(session: NativeSession, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
   error(err: unknown): void
+  /** A Pong (reliable transports) or the RST answering a UDP ping. */
+  pong(sessionId: number): void
   /** Client: the server's identity hint → [identity, key] or undefined. */
   hint(session: NativeSession | undefined, hint: string): [Buffer, Buffer] | undefined
   /** A certificate of the peer's chain (depth 0: the peer's own) → accept? */
@@ -42,12 +44,14 @@ export interface NativeHandlers {
 
 /** Native context wrapper. */
 export interface NativeContext {
-  newClientSession(proto: number, host: string, port: number, securityId?: number): NativeSession
+  newClientSession(proto: number, host: string, port: number, securityId?: number, wsHost?: string): NativeSession
   addClientSecurity(config: import('./security').NativeClientSecurity): number
   setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
   setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
   setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number): void
   setRootCas(dir: string): boolean
+  setReliable(keepalive?: number, maxMessageSize?: number): void
+  ping(session: NativeSession): number
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean

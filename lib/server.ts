@@ -35,11 +35,14 @@ export interface ServerOptions {
   maxIdleSessions?: number
   /** Seconds an idle session is kept (default 300). Half-done handshakes go after 30 s. */
   sessionTimeout?: number
+  /** Seconds of silence before libcoap pings a peer (0, the default: never). */
+  keepalive?: number
+  /** Max-Message-Size we announce on TCP/TLS/WebSocket connections (CSM). */
+  maxMessageSize?: number
 }
 
 function checkListenUri(u: string | URL): CoapUri {
   const uri = parseUri(u, 'listen')
-  if (uri.proto !== 'udp' && uri.proto !== 'dtls') throw new CoapInvalidUriError(`listen: ${uri.scheme}// is not available in this release (only coap:// and coaps://)`)
   if (uri.path.length || uri.query.length) throw new CoapInvalidUriError(`listen URL must not have a path or query: '${String(u)}'`)
   return uri
 }
@@ -76,7 +79,8 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'keepalive', 'maxMessageSize'])
+const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 
 function listenList(listen: ServerOptions['listen']): Array<string | URL> {
   if (listen === undefined) return ['coap://[::]:5683']
@@ -121,10 +125,10 @@ export class CoapServer extends EventEmitter<{
     const after = options.separateResponseAfter ?? 500
     if (typeof after !== 'number') throw new TypeError(`options.separateResponseAfter must be a number of milliseconds, got ${typeof after}`)
     if (!Number.isInteger(after) || after < 0 || after > 60_000) throw new RangeError(`options.separateResponseAfter must be an integer 0-60000 ms, got ${after}`)
-    const secure = this.#listen.some((u) => checkListenUri(u).proto === 'dtls')
+    const secure = this.#listen.some((u) => SECURE.has(checkListenUri(u).proto))
     if (options.psk !== undefined) checkServerPsk(options.psk, 'options.psk')
     if (options.pki !== undefined) checkServerPki(options.pki, 'options.pki')
-    if (secure && options.psk === undefined && options.pki === undefined) throw new TypeError('coaps:// listen URLs need options.psk or options.pki')
+    if (secure && options.psk === undefined && options.pki === undefined) throw new TypeError('coaps:// (and coaps+tcp://, coaps+ws://) listen URLs need options.psk or options.pki')
     this.context = new Context()
     this.context.separateResponseAfter = after
     try {
@@ -133,6 +137,8 @@ export class CoapServer extends EventEmitter<{
       if (options.maxHandshakes !== undefined) this.context.maxHandshakes = options.maxHandshakes
       if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
       if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
+      if (options.keepalive !== undefined) this.context.keepalive = options.keepalive
+      if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
     } catch (err) {
       this.context.close()
       throw err
@@ -144,9 +150,11 @@ export class CoapServer extends EventEmitter<{
     this.context.on('event', (name, session) => {
       this.emit('event', name, session)
       if (session.side !== 'server') return
-      // 'session' once a peer can talk: at creation for plain UDP, after the handshake for DTLS;
-      // 'session-closed' only for sessions that had their 'session' (not for refused handshakes).
-      if ((name === 'server-session-new' && session.proto === 'udp') || name === 'dtls-connected') {
+      // 'session' once a peer can talk: at creation for plain UDP, after the handshake for DTLS,
+      // after the CSM exchange for TCP/TLS/WebSockets; 'session-closed' only for sessions that
+      // had their 'session' (not for refused handshakes).
+      const ready = session.proto === 'udp' ? 'server-session-new' : session.proto === 'dtls' ? 'dtls-connected' : 'session-connected'
+      if (name === ready) {
         this.#announced.add(session)
         this.emit('session', session)
       } else if (name === 'server-session-del' && this.#announced.delete(session)) {

@@ -60,6 +60,8 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::SetServerPki>("setServerPki"),
                          InstanceMethod<&Context::SetLimits>("setLimits"),
                          InstanceMethod<&Context::SetRootCas>("setRootCas"),
+                         InstanceMethod<&Context::SetReliable>("setReliable"),
+                         InstanceMethod<&Context::Ping>("ping"),
                          InstanceMethod<&Context::AddEndpoint>("addEndpoint"),
                          InstanceMethod<&Context::RemoveEndpoint>("removeEndpoint"),
                          InstanceMethod<&Context::AddResource>("addResource"),
@@ -83,6 +85,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   onEvent_ = Napi::Persistent(handlers.Get("event").As<Napi::Function>());
   onRequest_ = Napi::Persistent(handlers.Get("request").As<Napi::Function>());
   onError_ = Napi::Persistent(handlers.Get("error").As<Napi::Function>());
+  onPong_ = Napi::Persistent(handlers.Get("pong").As<Napi::Function>());
   const char* securityNames[kSecurityHandlers] = {"hint", "verify", "pskKey", "pskSni", "pkiSni"};
   for (int i = 0; i < kSecurityHandlers; i++) {
     onSecurity_[i] = Napi::Persistent(handlers.Get(securityNames[i]).As<Napi::Function>());
@@ -101,6 +104,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   coap_register_response_handler(core_->ctx, OnResponse);
   coap_register_nack_handler(core_->ctx, OnNack);
   coap_register_event_handler(core_->ctx, OnEvent);
+  coap_register_pong_handler(core_->ctx, OnPong);
 
   int fd = coap_context_get_coap_fd(core_->ctx);
   if (fd < 0) {
@@ -115,7 +119,9 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   uv_poll_start(poll_, UV_READABLE, OnPoll);
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   asyncContext_ = new Napi::AsyncContext(env, "CoapContext");
-  GetAddonData(env)->contexts.insert(this);
+  AddonData* data = GetAddonData(env);
+  data->contexts.insert(this);
+  if (data->wake != nullptr) uv_async_send(data->wake);
 }
 
 Context::~Context() {
@@ -252,6 +258,11 @@ void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap
   Session* wrapper = Session::FromCoap(session);
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || sent == nullptr) return;
   napi_env env = self->Env();
+  if (reason == COAP_NACK_RST && coap_pdu_get_code(sent) == COAP_EMPTY_CODE) {
+    // The RST that answers a CoAP ping (an empty CON) on UDP/DTLS.
+    self->Invoke(self->onPong_, {Number(env, wrapper->Id())});
+    return;
+  }
   coap_bin_const_t token = coap_pdu_get_token(sent);
   self->Invoke(self->onNack_, {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)), Number(env, reason),
                                String(env, RecentLog(session))});
@@ -269,6 +280,13 @@ int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   }
   if (event == COAP_EVENT_SERVER_SESSION_DEL) self->ForgetSession(session);
   return 0;
+}
+
+void Context::OnPong(coap_session_t* session, const coap_pdu_t*, const coap_mid_t) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  Session* wrapper = Session::FromCoap(session);
+  if (self == nullptr || !self->canCallJs_ || wrapper == nullptr) return;
+  self->Invoke(self->onPong_, {Number(self->Env(), wrapper->Id())});
 }
 
 void Context::ForgetSession(coap_session_t* session) {
@@ -450,9 +468,9 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
     } else {
       session = coap_new_client_session_pki(core_->ctx, nullptr, &remote, (coap_proto_t)proto, &security->pki);
     }
-    // A (D)TLS session has just sent its first handshake flight; libcoap only arms the timer that
-    // retransmits it when its I/O is next prepared, so prepare now.
-    if (session != nullptr && security != nullptr) {
+    // A (D)TLS handshake or a TCP connect has just started; libcoap only arms the timers that
+    // retransmit or time it out when its I/O is next prepared, so prepare now.
+    if (session != nullptr && (security != nullptr || proto != COAP_PROTO_UDP)) {
       coap_tick_t now;
       coap_ticks(&now);
       coap_io_prepare_epoll(core_->ctx, now);
@@ -460,6 +478,12 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
   }
   if (session == nullptr) {
     throw Napi::Error::New(env, "libcoap could not open a session to " + host + RecentLogSuffix(nullptr));
+  }
+  if (info[4].IsString() && (proto == COAP_PROTO_WS || proto == COAP_PROTO_WSS)) {
+    // The Host header of the WebSocket upgrade: the URL's host name rather than the address.
+    std::string wsHost = info[4].As<Napi::String>().Utf8Value();
+    coap_str_const_t h{wsHost.size(), reinterpret_cast<const uint8_t*>(wsHost.data())};
+    coap_ws_set_host_request(session, &h);
   }
   napi_value obj = Session::Wrap(env, core_, session, true);
   if (obj == nullptr) {
@@ -499,6 +523,29 @@ Napi::Value Context::SetRootCas(const Napi::CallbackInfo& info) {
   if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
   std::string dir = info[0].As<Napi::String>().Utf8Value();
   return Napi::Boolean::New(env, coap_context_set_pki_root_cas(core_->ctx, nullptr, dir.c_str()) == 1);
+}
+
+Napi::Value Context::SetReliable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  if (info[0].IsNumber()) coap_context_set_keepalive(core_->ctx, info[0].As<Napi::Number>().Uint32Value());
+  if (info[1].IsNumber()) coap_context_set_csm_max_message_size(core_->ctx, info[1].As<Napi::Number>().Uint32Value());
+  return env.Undefined();
+}
+
+Napi::Value Context::Ping(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  coap_session_t* session = Session::Unwrap(info[0].As<Napi::Object>())->Get();
+  if (session == nullptr) throw Napi::Error::New(env, "session has been released");
+  coap_mid_t mid;
+  {
+    InLibcoap guard(*core_);
+    mid = coap_session_send_ping(session);
+  }
+  core_->DrainDeferred();
+  if (mid == COAP_INVALID_MID) throw Napi::Error::New(env, "libcoap could not send the ping" + RecentLogSuffix(session));
+  return Napi::Number::New(env, mid);
 }
 
 Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
@@ -550,6 +597,9 @@ Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
   size_t space = desc.rfind(' ');
   size_t colon = desc.rfind(':', space);
   int bound = colon == std::string::npos ? port : std::atoi(desc.c_str() + colon + 1);
+  // Offering a listening TCP/WebSocket socket again makes libcoap try another accept (and
+  // allocate a session for it); only datagram sockets benefit from repeated offers.
+  if (proto != COAP_PROTO_UDP && proto != COAP_PROTO_DTLS) repeat_ = 1;
   int32_t id = nextEndpointId_++;
   endpoints_[id] = ep;
   Napi::Array out = Napi::Array::New(env, 2);

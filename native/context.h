@@ -55,6 +55,7 @@ class Context : public Napi::ObjectWrap<Context> {
   static void OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
                      const coap_mid_t mid);
   static int OnEvent(coap_session_t* session, const coap_event_t event);
+  static void OnPong(coap_session_t* session, const coap_pdu_t* received, const coap_mid_t mid);
   static void OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                         const coap_string_t* query, coap_pdu_t* response);
 
@@ -76,6 +77,8 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value SetServerPki(const Napi::CallbackInfo& info);
   Napi::Value SetLimits(const Napi::CallbackInfo& info);
   Napi::Value SetRootCas(const Napi::CallbackInfo& info);
+  Napi::Value SetReliable(const Napi::CallbackInfo& info);
+  Napi::Value Ping(const Napi::CallbackInfo& info);
   napi_value SessionValue(coap_session_t* session);  // the JS wrapper, or undefined
   Napi::Value AddEndpoint(const Napi::CallbackInfo& info);
   Napi::Value RemoveEndpoint(const Napi::CallbackInfo& info);
@@ -93,7 +96,7 @@ class Context : public Napi::ObjectWrap<Context> {
   std::shared_ptr<ContextCore> core_;
   uv_poll_t* poll_ = nullptr;
   Napi::AsyncContext* asyncContext_ = nullptr;
-  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_;
+  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_, onPong_;
   Napi::FunctionReference onSecurity_[kSecurityHandlers];
   std::vector<std::unique_ptr<ClientSecurity>> clientSecurity_;
   ServerSecurity serverSecurity_;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 
 namespace coapnode {
@@ -14,6 +15,8 @@ thread_local std::deque<std::string> recent;
 constexpr size_t kKept = 16;
 
 void Handler(coap_log_t level, const char* message) {
+  // libcoap alerts on every RST, including the one that answers a ping; ours become errors or pongs.
+  if (level == COAP_LOG_ALERT && std::strncmp(message, "got RST for mid=", 16) == 0) return;
   if ((int)level <= printLevel.load()) std::fprintf(stderr, "libcoap: %s", message);
   if (level > COAP_LOG_WARN) return;
   std::string line(message);

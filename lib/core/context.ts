@@ -38,14 +38,16 @@ export interface Address {
  * `pki` `coap_new_client_session_psk2` / `_pki`).
  */
 export interface ClientSessionOptions {
-  /** Transport: `'udp'` or `'dtls'` in this release. */
+  /** Transport (default `'udp'`). */
   proto?: Proto
   /** Numeric remote address (resolve names first, e.g. with `node:dns`). */
   remote: Address
   /** DTLS pre-shared key (required for `'dtls'` unless `pki` is given). */
   psk?: ClientPsk
-  /** DTLS certificates. */
+  /** DTLS/TLS certificates. */
   pki?: ClientPki
+  /** Host name for the WebSocket upgrade's Host header (`'ws'`/`'wss'`; default: the address). */
+  wsHost?: string
 }
 
 /** Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`). */
@@ -87,9 +89,13 @@ export interface SendOptions {
 const active = new Set<Context>()
 
 const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
-const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls'])
+const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls', 'tcp', 'tls', 'ws', 'wss'])
 const SECURE_PROTOS: ReadonlySet<Proto> = new Set(['dtls', 'tls', 'wss'])
 const SYSTEM_CA_DIR = '/etc/ssl/certs'
+const RELIABLE_PROTOS: ReadonlySet<Proto> = new Set(['tcp', 'tls', 'ws', 'wss'])
+const CONNECTION_LOST: ReadonlySet<SessionEventName> = new Set([
+  'tcp-failed', 'tcp-closed', 'session-failed', 'session-closed', 'ws-closed', 'dtls-closed', 'dtls-error', 'keepalive-failure',
+])
 
 function nackError(reason: NackReason, where: string, detail: string): CoapError {
   const why = detail ? `: ${detail}` : ''
@@ -184,7 +190,8 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   #rootCas = false
   #serverPsk: { keys?: (identity: string) => Secret | undefined; sni?: (sni: string) => PskSniEntry | undefined } | undefined
   #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
-  #limits: { maxHandshakes?: number; maxIdleSessions?: number; sessionTimeout?: number } = {}
+  #limits: { maxHandshakes?: number; maxIdleSessions?: number; sessionTimeout?: number; keepalive?: number; maxMessageSize?: number } = {}
+  #pings = new Map<number, Array<() => void>>()
 
   constructor() {
     super()
@@ -199,6 +206,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       response: (sid, token, code, type, mid, payload, options) => {
         ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
       },
+      pong: (sid) => ref.deref()?._native.pong(sid),
       nack: (sid, token, reason, log) => ref.deref()?._native.nack(sid, token, reason, log),
       event: (session, ev) => ref.deref()?._native.event(session, ev),
       request: (rid, method, type, session, payload, options) => ref.deref()?._native.request(rid, method, type, session, payload, options),
@@ -215,6 +223,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   readonly _native: NativeHandlers = {
     response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
     nack: (sid, token, reason, log) => this.#onNack(sid, token, reason, log),
+    pong: (sid) => this.#onPong(sid),
     event: (session, ev) => this.#onEvent(session, ev),
     request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
     error: (err) => this.#report(err, undefined),
@@ -286,11 +295,12 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
         checkName: pki !== undefined && pki.checkCommonName !== false && pki.verifyPeer !== false ? pki.sni ?? remote.host : undefined,
       }
     } else if (options.psk !== undefined || options.pki !== undefined) {
-      throw new TypeError(`options.psk/options.pki need a secured proto ('dtls'), got '${proto}'`)
+      throw new TypeError(`options.psk/options.pki need a secured proto ('dtls', 'tls' or 'wss'), got '${proto}'`)
     }
     let n: NativeSession
     try {
-      n = ctx.newClientSession(protoNumber[proto], remote.host, remote.port, securityId)
+      if (options.wsHost !== undefined && typeof options.wsHost !== 'string') throw new TypeError('options.wsHost must be a string')
+      n = ctx.newClientSession(protoNumber[proto], remote.host, remote.port, securityId, options.wsHost)
     } catch (err) {
       throw new CoapConnectionError(err instanceof Error ? err.message : String(err), { cause: err })
     }
@@ -353,6 +363,86 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   set maxIdleSessions(n: number) {
     this.#limits.maxIdleSessions = checkCount(n, 'maxIdleSessions')
     this.#live().setLimits(undefined, n)
+  }
+
+  /**
+   * Seconds of silence after which libcoap pings the peer (↔ `coap_context_set_keepalive`; 0,
+   * the default, never). A peer that does not answer gets a `'keepalive-failure'` event and, on
+   * reliable transports, its connection closed.
+   */
+  get keepalive(): number | undefined {
+    return this.#limits.keepalive
+  }
+
+  set keepalive(seconds: number) {
+    this.#limits.keepalive = checkCount(seconds, 'keepalive')
+    this.#live().setReliable(seconds, undefined)
+  }
+
+  /**
+   * Max-Message-Size announced in our CSM on reliable transports (↔
+   * `coap_context_set_csm_max_message_size`); set it before sessions open.
+   */
+  get maxMessageSize(): number | undefined {
+    return this.#limits.maxMessageSize
+  }
+
+  set maxMessageSize(bytes: number) {
+    if (typeof bytes !== 'number') throw new TypeError(`maxMessageSize must be a number, got ${typeof bytes}`)
+    if (!Number.isInteger(bytes) || bytes < 64 || bytes > 0x7fffffff) throw new RangeError(`maxMessageSize must be an integer 64-2147483647, got ${bytes}`)
+    this.#limits.maxMessageSize = bytes
+    this.#live().setReliable(undefined, bytes)
+  }
+
+  /**
+   * Pings the peer (↔ `coap_session_send_ping`: a 7.02 Ping on reliable transports, an empty CON
+   * answered by RST on UDP/DTLS). Resolves with the round-trip time in ms.
+   */
+  ping(session: Session, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<number> {
+    if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
+    if (typeof options !== 'object' || options === null) return Promise.reject(new TypeError('options must be an object { timeout?, signal? }'))
+    const { timeout = 0, signal } = options
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) return Promise.reject(new RangeError(`options.timeout must be a number of ms >= 0, got ${String(timeout)}`))
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new TypeError('options.signal must be an AbortSignal'))
+    if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
+    const ctx = this.#native
+    if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
+    return new Promise<number>((resolve, reject) => {
+      const started = performance.now()
+      let timer: NodeJS.Timeout | undefined
+      const waiting = this.#pings.get(session.id) ?? []
+      this.#pings.set(session.id, waiting)
+      const entry: PendingRequest = {
+        settle: (err) => {
+          if (!session.pending.delete(key)) return
+          const i = waiting.indexOf(onPong)
+          if (i >= 0) waiting.splice(i, 1)
+          if (timer) clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          this.#pendingCount--
+          this.#updateActive()
+          if (err) reject(err)
+          else resolve(performance.now() - started)
+        },
+      }
+      const key = `ping:${started}:${Math.random()}`
+      const onPong = (): void => entry.settle(undefined)
+      const onAbort = (): void => entry.settle(new CoapAbortedError('ping aborted', { cause: signal?.reason }))
+      session.pending.set(key, entry)
+      waiting.push(onPong)
+      this.#pendingCount++
+      this.#updateActive()
+      if (timeout > 0) timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no pong from ${session.remote} within ${timeout} ms`)), timeout)
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#whenConnected(session, entry, () => {
+        try {
+          ctx.ping(session.native)
+        } catch (err) {
+          entry.settle(new CoapSendError(`cannot ping ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+        }
+      })
+    })
   }
 
   /**
@@ -458,18 +548,38 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
       this.#updateActive()
       if (timeout > 0) {
         timer = setTimeout(() => {
-          const secure = session.proto !== undefined && SECURE_PROTOS.has(session.proto)
-          entry.settle(secure && session.state !== 'established'
-            ? new CoapDtlsHandshakeError(`DTLS handshake with ${session.remote} did not complete within ${timeout} ms`)
-            : new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`))
+          const proto = session.proto ?? 'udp'
+          const unfinished = session.state !== 'established'
+          entry.settle(unfinished && SECURE_PROTOS.has(proto)
+            ? new CoapDtlsHandshakeError(`${proto === 'dtls' ? 'DTLS' : 'TLS'} handshake with ${session.remote} did not complete within ${timeout} ms`)
+            : unfinished && RELIABLE_PROTOS.has(proto)
+              ? new CoapConnectionError(`connection to ${session.remote} not established within ${timeout} ms`)
+              : new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`))
         }, timeout)
       }
       signal?.addEventListener('abort', onAbort, { once: true })
-      try {
-        ctx.send(session.native, init.type === 'NON' ? 1 : 0, method, token, encodeOptions(init.options ?? []), init.payload)
-      } catch (err) {
-        entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
-      }
+      this.#whenConnected(session, entry, () => {
+        try {
+          ctx.send(session.native, init.type === 'NON' ? 1 : 0, method, token, encodeOptions(init.options ?? []), init.payload)
+        } catch (err) {
+          entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+        }
+      })
+    })
+  }
+
+  /**
+   * Runs `transmit` once the session can take it. libcoap's own wait for a TCP/TLS/WebSocket
+   * connection and its CSM blocks the thread (coap_client_delay_first), so nothing is handed
+   * to libcoap before the session is established; meanwhile the request stays pending here.
+   */
+  #whenConnected(session: Session, entry: PendingRequest, transmit: () => void): void {
+    const proto = session.proto ?? 'udp'
+    if (!RELIABLE_PROTOS.has(proto) || session.state === 'established') return transmit()
+    if (session.state === 'none') return entry.settle(new CoapConnectionError(`connection to ${session.remote} is closed`))
+    session._waiters.push((err) => {
+      if (err) entry.settle(err)
+      else if (this.#native !== undefined) transmit()
     })
   }
 
@@ -498,6 +608,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   /** @internal */
   _forgetSession(session: Session): void {
     this.#sessions.delete(session.id)
+    this.#pings.delete(session.id)
     if (session.pending.size === 0) return
     const err = new CoapClosedError('session released')
     for (const p of [...session.pending.values()]) p.settle(err)
@@ -524,6 +635,13 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, mid, token, payload, options))
   }
 
+  #onPong(sid: number): void {
+    const waiting = this.#pings.get(sid)
+    if (waiting === undefined || waiting.length === 0) return
+    // One Pong answers every ping outstanding on the session (pings carry no token).
+    for (const settle of waiting.splice(0)) settle()
+  }
+
   #onNack(sid: number, token: string, reason: number, log: string): void {
     const session = this.#sessions.get(sid)
     const pending = session?.pending.get(token)
@@ -535,6 +653,18 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const name = eventNames.get(ev)
     const session = this.#sessions.get(ns.id) ?? (ns.isClient === false ? this.#sessionFor(ns) : undefined)
     if (name === undefined || session === undefined) return
+    if (session._waiters.length > 0 && (name === 'session-connected' || CONNECTION_LOST.has(name))) {
+      const err = name === 'session-connected'
+        ? undefined
+        : SECURE_PROTOS.has(session.proto ?? 'udp') && (name === 'dtls-closed' || name === 'dtls-error')
+          ? new CoapTlsError(`TLS handshake with ${session.remote} failed (${name})`)
+          : new CoapConnectionError(`connection to ${session.remote} failed (${name})`)
+      const waiters = session._waiters.splice(0)
+      // Out of libcoap's callback: it raises 'session-connected' before it is ready to send.
+      queueMicrotask(() => {
+        for (const w of waiters) w(err)
+      })
+    }
     void session.remote // read now: libcoap may free a server session right after this event
     void session.proto
     void session.pskIdentity

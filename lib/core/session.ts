@@ -31,6 +31,8 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   readonly native: NativeSession
   /** @internal */
   readonly pending = new Map<string, PendingRequest>()
+  /** @internal requests waiting for a reliable connection (and its CSM) to be established */
+  readonly _waiters: Array<(err: Error | undefined) => void> = []
   /** @internal client-side security callbacks and the name the server certificate must carry */
   _security: { onHint?: (hint: string) => { identity: unknown; key: unknown } | undefined; checkName?: string } | undefined
   #refs = 1
@@ -101,8 +103,13 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
     this.native.mtu = value
   }
 
-  /** Largest PDU libcoap will send on this session (↔ `coap_session_max_pdu_size`). */
+  /**
+   * Largest PDU libcoap will send on this session (↔ `coap_session_max_pdu_size`); on
+   * TCP/TLS/WebSockets it follows the peer's CSM, so it is known once the session is established.
+   */
   get maxPduSize(): number | undefined {
+    // libcoap blocks the thread waiting for the CSM if asked earlier.
+    if (this.native.isClient && this.proto !== 'udp' && this.proto !== 'dtls' && this.state !== 'established') return undefined
     return this.native.maxPduSize
   }
 
