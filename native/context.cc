@@ -17,6 +17,7 @@ namespace {
 
 constexpr int kEpollBatch = 64;
 constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
+constexpr int kDatagramRepeat = 8;
 // A response code libcoap refuses to send (class 1): the request is then dropped unanswered,
 // which is how a handler holds back the ACK while its answer may still be piggybacked.
 constexpr coap_pdu_code_t kDropResponse = (coap_pdu_code_t)(1 << 5);
@@ -597,9 +598,15 @@ Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
   size_t space = desc.rfind(' ');
   size_t colon = desc.rfind(':', space);
   int bound = colon == std::string::npos ? port : std::atoi(desc.c_str() + colon + 1);
-  // Offering a listening TCP/WebSocket socket again makes libcoap try another accept (and
-  // allocate a session for it); only datagram sockets benefit from repeated offers.
-  if (proto != COAP_PROTO_UDP && proto != COAP_PROTO_DTLS) repeat_ = 1;
+  // Only a server's datagram sockets benefit from repeated offers. A listening TCP/WebSocket
+  // socket offered again makes libcoap try another accept (allocating a session for it), and a
+  // connected stream must be read once per readiness (libcoap's stream reassembly loses sync).
+  if (proto == COAP_PROTO_UDP || proto == COAP_PROTO_DTLS) {
+    if (!hasStreamEndpoint_) repeat_ = kDatagramRepeat;
+  } else {
+    hasStreamEndpoint_ = true;
+    repeat_ = 1;
+  }
   int32_t id = nextEndpointId_++;
   endpoints_[id] = ep;
   Napi::Array out = Napi::Array::New(env, 2);

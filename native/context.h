@@ -104,7 +104,8 @@ class Context : public Napi::ObjectWrap<Context> {
   int32_t* sharedData_ = nullptr;  // [code, contentFormat, hasOptions, pendingId]
   bool canCallJs_ = true;
   bool closeRequested_ = false;
-  int repeat_ = 8;  // times each readable socket is offered per prepare step (DESIGN §5)
+  int repeat_ = 1;  // times each readable socket is offered per prepare step (DESIGN §5)
+  bool hasStreamEndpoint_ = false;
   std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
   std::unordered_map<int32_t, PendingAsync> pendingAsync_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context

@@ -183,7 +183,7 @@ describe('CoapClient requests', () => {
     ['no host', (c) => c.get('coap:///ok'), URI(/^url has no host/)],
     ['bad percent-encoding', (c) => c.get(`${base}/%zz`), URI(/^url has a bad percent-encoding in '%zz'/)],
     ['coaps: without psk or pki', (c) => c.get(`coaps://${HOST}:${port}/ok`), T(/^coaps:\/\/ needs the client's psk or pki option/)],
-    ['coap+tcp: (not in this release)', (c) => c.get(`coap+tcp://${HOST}:${port}/ok`), URI(/coap\+tcp:\/\/ is not available/)],
+    ['coaps+tcp: without psk or pki', (c) => c.get(`coaps+tcp://${HOST}:${port}/ok`), T(/^coaps\+tcp:\/\/ needs the client's psk or pki option/)],
     // request() itself
     ['request(null)', (c) => c.request(null as never), T(/^request options must be an object, got null/)],
     ['request("coap://…")', (c) => c.request(`${base}/ok` as never), T(/^request options must be an object, got string/)],
@@ -330,7 +330,7 @@ describe('CoapServer', () => {
     ['a path', `coap://${HOST}:0/x`, URI(/^listen URL must not have a path or query/)],
     ['a query', `coap://${HOST}:0?a=1`, URI(/^listen URL must not have a path or query/)],
     ['coaps: without psk or pki', `coaps://${HOST}:0`, T(/^coaps:\/\/ listen URLs need options\.psk or options\.pki/)],
-    ['coap+tcp:', `coap+tcp://${HOST}:0`, URI(/^listen: coap\+tcp:\/\/ is not available/)],
+    ['coaps+ws: without psk or pki', `coaps+ws://${HOST}:0`, T(/listen URLs need options\.psk or options\.pki/)],
   ]
   // Listen URLs are checked when the server is built, before any socket is opened.
   it.each(listenRows)('the constructor rejects a listen URL with %s', (_name, listen, exp) => {
@@ -483,7 +483,7 @@ describe('core: Context, Resource, Session', () => {
     ['proto "quic"', { proto: 'quic', ...remote({}) }, R(/^options\.proto must be one of udp, dtls, tcp, tls, ws, wss, got 'quic'/)],
     ['proto "UDP"', { proto: 'UDP', ...remote({}) }, R(/^options\.proto must be one of .*got 'UDP'/)],
     ['proto 1', { proto: 1, ...remote({}) }, T(/^options\.proto must be a string, got number/)],
-    ['proto "tcp" (not in this release)', { proto: 'tcp', ...remote({}) }, R(/^options\.proto 'tcp' is not available/)],
+    ['proto "tls" without psk or pki', { proto: 'tls', ...remote({}) }, T(/^options\.psk or options\.pki is required for proto 'tls'/)],
     ['proto "dtls" without psk or pki', { proto: 'dtls', ...remote({}) }, T(/^options\.psk or options\.pki is required for proto 'dtls'/)],
     ['host "localhost"', remote({ host: 'localhost' }), R(/^options\.remote\.host must be a numeric IP address, got 'localhost'/)],
     ['host "example.com"', remote({ host: 'example.com' }), R(/^options\.remote\.host must be a numeric IP address/)],
@@ -518,7 +518,7 @@ describe('core: Context, Resource, Session', () => {
     ['port "0"', { host: HOST, port: '0' }, T(/^options\.port must be a number, got string/)],
     ['host "localhost"', { host: 'localhost', port: 0 }, R(/^options\.host must be a numeric IP address, got 'localhost'/)],
     ['host undefined', { port: 0 }, T(/^options\.host must be a string, got undefined/)],
-    ['proto "tls"', { proto: 'tls', host: HOST, port: 0 }, R(/^options\.proto 'tls' is not available/)],
+    ['proto "tls" before setPsk()/setPki()', { proto: 'tls', host: HOST, port: 0 }, T(/^options\.proto 'tls' needs setPsk\(\) or setPki\(\) first/)],
     ['proto "carrier-pigeon"', { proto: 'carrier-pigeon', host: HOST, port: 0 }, R(/^options\.proto must be one of/)],
   ]
   it.each(endpointRows)('addEndpoint: %s', (_name, options, exp) => {

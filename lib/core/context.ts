@@ -463,6 +463,9 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object { proto?, host, port }')
     const proto = checkProto(options.proto ?? 'udp', 'options')
     const { host, port } = checkAddress(options, 'options')
+    if (SECURE_PROTOS.has(proto) && this.#serverPsk === undefined && this.#serverPki === undefined) {
+      throw new TypeError(`options.proto '${proto}' needs setPsk() or setPki() first`)
+    }
     const ctx = this.#live()
     let id: number, bound: number
     try {
