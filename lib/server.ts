@@ -81,6 +81,9 @@ export class ServerResource extends Resource {
 
 const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'keepalive', 'maxMessageSize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
+// Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
+// WebSocket session only at its next idle sweep.
+const CLOSING: ReadonlySet<SessionEventName> = new Set(['server-session-del', 'session-closed', 'tcp-closed', 'ws-closed', 'dtls-closed'])
 
 function listenList(listen: ServerOptions['listen']): Array<string | URL> {
   if (listen === undefined) return ['coap://[::]:5683']
@@ -157,7 +160,7 @@ export class CoapServer extends EventEmitter<{
       if (name === ready) {
         this.#announced.add(session)
         this.emit('session', session)
-      } else if (name === 'server-session-del' && this.#announced.delete(session)) {
+      } else if (CLOSING.has(name) && this.#announced.delete(session)) {
         this.emit('session-closed', session)
       }
     })

@@ -401,6 +401,10 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   ping(session: Session, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<number> {
     if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
     if (typeof options !== 'object' || options === null) return Promise.reject(new TypeError('options must be an object { timeout?, signal? }'))
+    if (session.proto === 'ws' || session.proto === 'wss') {
+      // libcoap 4.3.5 neither answers nor reports a Ping over WebSockets (its own server included).
+      return Promise.reject(new CoapSendError(`ping over WebSockets is not supported by libcoap ${native.versions().libcoap.replace(/^libcoap /, '')}`))
+    }
     const { timeout = 0, signal } = options
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) return Promise.reject(new RangeError(`options.timeout must be a number of ms >= 0, got ${String(timeout)}`))
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new TypeError('options.signal must be an AbortSignal'))
@@ -649,13 +653,31 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const session = this.#sessions.get(sid)
     const pending = session?.pending.get(token)
     if (!session || !pending) return
-    pending.settle(nackError(nackReasons[reason] ?? 'not-deliverable', session.remote ?? 'peer', log))
+    let why = nackReasons[reason] ?? 'not-deliverable'
+    // libcoap reports a TLS connection that closes after its handshake as a TLS failure too.
+    if (why === 'tls-failed' && RELIABLE_PROTOS.has(session.proto ?? 'udp') && session._wasEstablished) why = 'not-deliverable'
+    // On TCP/TLS/WebSockets there is no RST: libcoap reports a peer's Abort (7.05) that way.
+    if (why === 'rst' && RELIABLE_PROTOS.has(session.proto ?? 'udp')) {
+      pending.settle(new CoapConnectionError(`${session.remote} aborted the connection${log ? `: ${log}` : ''}`))
+      return
+    }
+    pending.settle(nackError(why, session.remote ?? 'peer', log))
   }
 
   #onEvent(ns: NativeSession, ev: number): void {
     const name = eventNames.get(ev)
     const session = this.#sessions.get(ns.id) ?? (ns.isClient === false ? this.#sessionFor(ns) : undefined)
     if (name === undefined || session === undefined) return
+    if (session.side === 'client' && RELIABLE_PROTOS.has(session.proto ?? 'udp') && CONNECTION_LOST.has(name) && session.pending.size > 0) {
+      // The connection is gone (peer closed or aborted it, keepalive failed): nothing in flight
+      // on it will be answered, whatever libcoap still holds.
+      const err = new CoapConnectionError(`connection to ${session.remote} lost (${name})`)
+      const pending = [...session.pending.values()]
+      queueMicrotask(() => {
+        for (const p of pending) p.settle(err)
+      })
+    }
+    if (name === 'session-connected' || name === 'dtls-connected') session._wasEstablished = true
     if (session._waiters.length > 0 && (name === 'session-connected' || CONNECTION_LOST.has(name))) {
       const err = name === 'session-connected'
         ? undefined

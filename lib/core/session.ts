@@ -31,6 +31,8 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   readonly native: NativeSession
   /** @internal */
   readonly pending = new Map<string, PendingRequest>()
+  /** @internal the session got as far as 'session-connected' / 'dtls-connected' */
+  _wasEstablished = false
   /** @internal requests waiting for a reliable connection (and its CSM) to be established */
   readonly _waiters: Array<(err: Error | undefined) => void> = []
   /** @internal client-side security callbacks and the name the server certificate must carry */
