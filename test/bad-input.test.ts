@@ -329,7 +329,7 @@ describe('CoapServer', () => {
   const listenRows: Array<[string, string, Expected]> = [
     ['a path', `coap://${HOST}:0/x`, URI(/^listen URL must not have a path or query/)],
     ['a query', `coap://${HOST}:0?a=1`, URI(/^listen URL must not have a path or query/)],
-    ['coaps: without psk or pki', `coaps://${HOST}:0`, T(/^coaps:\/\/ listen URLs need options\.psk or options\.pki/)],
+    ['coaps: without psk or pki', `coaps://${HOST}:0`, T(/listen URLs need options\.psk or options\.pki/)],
     ['coaps+ws: without psk or pki', `coaps+ws://${HOST}:0`, T(/listen URLs need options\.psk or options\.pki/)],
   ]
   // Listen URLs are checked when the server is built, before any socket is opened.
