@@ -1,7 +1,6 @@
 // Per-environment state (one per main thread or worker), kept in Node-API instance data.
 #pragma once
 #include <napi.h>
-#include <uv.h>
 
 #include <unordered_set>
 
@@ -13,9 +12,6 @@ struct AddonData {
   Napi::FunctionReference sessionCtor;
   std::unordered_set<Context*> contexts;  // live contexts, closed by the environment cleanup hook
   uint32_t nextSessionId = 1;
-  // Wakes the loop so that a poll handle started from inside libuv's I/O phase is registered
-  // with the loop's epoll right away rather than on its next iteration.
-  uv_async_t* wake = nullptr;
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

@@ -120,9 +120,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   uv_poll_start(poll_, UV_READABLE, OnPoll);
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   asyncContext_ = new Napi::AsyncContext(env, "CoapContext");
-  AddonData* data = GetAddonData(env);
-  data->contexts.insert(this);
-  if (data->wake != nullptr) uv_async_send(data->wake);
+  GetAddonData(env)->contexts.insert(this);
 }
 
 Context::~Context() {

@@ -22,10 +22,6 @@ void Cleanup(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   std::vector<Context*> live(data->contexts.begin(), data->contexts.end());
   for (Context* c : live) c->Shutdown();
-  if (data->wake != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(data->wake), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
-    data->wake = nullptr;
-  }
 }
 
 Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
@@ -73,11 +69,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  data->wake = new uv_async_t;
-  uv_async_init(loop, data->wake, [](uv_async_t*) {});
-  uv_unref(reinterpret_cast<uv_handle_t*>(data->wake));
   napi_add_env_cleanup_hook(env, Cleanup, data);
 
   Napi::Function session = Session::Define(env);

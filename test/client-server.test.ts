@@ -3,37 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import * as dgram from 'node:dgram'
 import { CoapClient, CoapError, CoapServer } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-// Deterministic, non-periodic bytes (xorshift32), so a lost, duplicated or reordered block shows.
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size)
-  let x = (Math.imul(seed + 1, 2654435761) >>> 0) || 1
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
-
-// Byte-for-byte comparison with a readable failure (length, then the first differing offset).
-function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
-  expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)
-  expect(actual!.length, `${what}: length`).toBe(expected.length)
-  let firstDiff = -1
-  for (let i = 0; i < expected.length; i++) {
-    if (actual![i] !== expected[i]) {
-      firstDiff = i
-      break
-    }
-  }
-  expect(firstDiff, `${what}: first differing byte offset`).toBe(-1)
-}
+import { expectSameBytes, pattern, sleep } from './helpers/bytes'
 
 async function expectCoapError(promise: Promise<unknown>, code: string): Promise<CoapError> {
   let caught: unknown

@@ -8,6 +8,7 @@ import { CoapClient, CoapError, CoapServer, capabilities, versions } from '../di
 import type { CoapRequest } from '../dist/index.js'
 import { Context } from '../dist/core/index.js'
 import { makePki, type Pki } from './helpers/certs'
+import { pattern, sleep } from './helpers/bytes'
 
 // Loosely typed on purpose: these are the DTLS options of the API under test.
 type AnyOptions = Record<string, unknown>
@@ -21,23 +22,6 @@ type AnySession = {
 // Timeout for requests expected to fail. A wrong PSK key is only noticed when it runs out (DTLS
 // silently drops records it cannot decrypt), so it is kept short; loopback handshakes take ms.
 const FAIL_TIMEOUT = 2500
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-// Deterministic, non-periodic bytes (xorshift32), so a lost, duplicated or reordered block shows.
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size)
-  let x = (Math.imul(seed + 1, 2654435761) >>> 0) || 1
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
 
 function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
   expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)

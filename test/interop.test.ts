@@ -8,23 +8,7 @@ import * as path from 'node:path'
 import { CoapClient, CoapServer } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
 import { coapClient, startCoapServer } from './helpers/peers'
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-// Deterministic, non-periodic bytes (xorshift32), so a lost, duplicated or reordered block shows.
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size)
-  let x = (Math.imul(seed + 1, 2654435761) >>> 0) || 1
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
+import { pattern, sleep } from './helpers/bytes'
 
 function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
   expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)

@@ -1,4 +1,4 @@
-// Payload helpers shared by the reliable-transport tests.
+// Payload and timing helpers shared by the tests.
 import { expect } from 'vitest'
 
 // Deterministic, non-periodic bytes (xorshift32), so a lost, duplicated or reordered block shows.
