@@ -7,12 +7,12 @@
 import { CoapClient, CoapServer } from 'libcoap'
 
 async function main(): Promise<void> {
-  const server = new CoapServer({ listen: ['coap://127.0.0.1:0', 'coap+tcp://127.0.0.1:0'], keepalive: 30 })
+  const server = new CoapServer({ listen: ['coap://127.0.0.1:0', 'coap+tcp://127.0.0.1:0'] })
   server.on('session', (s) => console.log(`server: ${s.proto} session from ${s.remote}`))
   server.resource('/blob').put((req) => ({ code: '2.04', payload: `got ${req.payload.length} bytes` }))
   const [, tcp] = await server.listen()
 
-  await using client = new CoapClient({ timeout: 10_000 })
+  await using client = new CoapClient({ timeout: 10_000, keepalive: 30 })
   const url = `coap+tcp://127.0.0.1:${tcp.port}/blob`
   console.log(`ping: ${(await client.ping(url)).toFixed(2)} ms`)
   const res = await client.put(url, Buffer.alloc(1024 * 1024, 0x2a))

@@ -35,8 +35,6 @@ export interface ServerOptions {
   maxIdleSessions?: number
   /** Seconds an idle session is kept (default 300). Half-done handshakes go after 30 s. */
   sessionTimeout?: number
-  /** Seconds of silence before libcoap pings a peer (0, the default: never). */
-  keepalive?: number
   /** Max-Message-Size we announce on TCP/TLS/WebSocket connections (CSM). */
   maxMessageSize?: number
 }
@@ -79,7 +77,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'keepalive', 'maxMessageSize'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
 // WebSocket session only at its next idle sweep.
@@ -140,7 +138,6 @@ export class CoapServer extends EventEmitter<{
       if (options.maxHandshakes !== undefined) this.context.maxHandshakes = options.maxHandshakes
       if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
       if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
-      if (options.keepalive !== undefined) this.context.keepalive = options.keepalive
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
     } catch (err) {
       this.context.close()

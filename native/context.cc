@@ -270,8 +270,12 @@ void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap
 int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   Context* self = FromCoap(coap_session_get_context(session));
   if (self == nullptr) return 0;
-  // Server sessions get their wrapper when libcoap creates them, so every later event reaches JS.
-  if (event == COAP_EVENT_SERVER_SESSION_NEW && self->canCallJs_) self->ServerSessionObject(session);
+  // Server sessions get their wrapper when libcoap first reports them (an accepted TCP
+  // connection before SERVER_SESSION_NEW), so every later event reaches JS.
+  if (self->canCallJs_ && coap_session_get_type(session) == COAP_SESSION_TYPE_SERVER &&
+      (event == COAP_EVENT_SERVER_SESSION_NEW || event == COAP_EVENT_TCP_CONNECTED)) {
+    self->ServerSessionObject(session);
+  }
   Session* wrapper = Session::FromCoap(session);
   if (self->canCallJs_ && wrapper != nullptr) {
     napi_env env = self->Env();

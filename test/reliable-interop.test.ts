@@ -39,11 +39,20 @@ function tmpDir(): string {
   return dir
 }
 
+// Runs coap-client and notes how long it took: it exits as soon as it has its answer, so a run
+// that lasts until its -B limit means the answer never arrived (it prints nothing about that).
+async function runClient(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string; elapsed: number }> {
+  const started = Date.now()
+  const r = await coapClient(args, { timeoutMs })
+  return { ...r, elapsed: Date.now() - started }
+}
+
 // coap-client reports problems on stdout/stderr, never through its exit code.
-function expectNoClientError(r: { code: number | null; stdout: string; stderr: string }, what: string): void {
+function expectNoClientError(r: { code: number | null; stdout: string; stderr: string; elapsed: number }, what: string): void {
   const out = `${r.stdout}\n${r.stderr}`
   expect(r.code, `${what}: exit code; output:\n${out}`).toBe(0)
   expect(out, `${what}: coap-client output`).not.toMatch(/\b(ERR|WARN|EMRG|CRIT)\b|[45]\.\d\d |timeout|refused|cannot|failed/i)
+  expect(r.elapsed, `${what}: coap-client got its answer (and did not wait out -B)`).toBeLessThan(3000)
 }
 
 describe('our client → libcoap coap-server', () => {
@@ -110,12 +119,10 @@ describe('our client → libcoap coap-server', () => {
       expect(server.output(), 'coap-server logged no error').not.toMatch(/\b(ERR|CRIT|EMRG)\b/)
     })
 
-    it('ping() gets a Pong from coap-server (not over WebSockets: libcoap 4.3.5 does not answer there)', async () => {
+    // Over WebSockets coap-server needs the same libcoap fix as our server: 4.3.5 drops every
+    // 2-byte WebSocket message, the Ping included (coap_read_session(), src/coap_net.c).
+    it('ping() gets a Pong from coap-server', async () => {
       const server = await peer(target)
-      if (/^coaps?\+ws:/.test(server.rurl('/'))) {
-        await expect(newClient(target.client).ping(server.rurl('/'), { timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_COAP_SEND' })
-        return
-      }
       const rtt = await newClient(target.client).ping(server.rurl('/'), { timeout: 5000 })
       expect(rtt).toBeGreaterThanOrEqual(0)
       expect(rtt).toBeLessThan(5000)
@@ -191,7 +198,7 @@ describe('libcoap coap-client → our server', () => {
     it('GET /hello, then PUT and GET of 0 B and 100 KiB bodies, byte for byte', async () => {
       const s = await ourServer(source)
       const dir = tmpDir()
-      const hello = await coapClient([...source.args, '-B', '5', '-m', 'get', s.url('/hello')])
+      const hello = await runClient([...source.args, '-B', '5', '-m', 'get', s.url('/hello')])
       expectNoClientError(hello, 'GET /hello')
       expect(hello.stdout).toContain(`hello over ${source.proto}`)
 
@@ -199,20 +206,20 @@ describe('libcoap coap-client → our server', () => {
       const big = pattern(BIG, 5)
       const bigFile = path.join(dir, 'big.bin')
       fs.writeFileSync(bigFile, big)
-      const put = await coapClient([...source.args, '-B', '10', '-m', 'put', '-t', '42', '-f', bigFile, s.url('/data')], { timeoutMs: 15_000 })
+      const put = await runClient([...source.args, '-B', '10', '-m', 'put', '-t', '42', '-f', bigFile, s.url('/data')])
       expectNoClientError(put, 'PUT 100 KiB')
       expectSameBytes(s.stored(), big, `${source.name}: what our server received from coap-client`)
       const outFile = path.join(dir, 'out.bin')
-      const get = await coapClient([...source.args, '-B', '10', '-o', outFile, s.url('/data')], { timeoutMs: 15_000 })
+      const get = await runClient([...source.args, '-B', '10', '-o', outFile, s.url('/data')])
       expectNoClientError(get, 'GET 100 KiB')
       expectSameBytes(fs.readFileSync(outFile), big, `${source.name}: what coap-client received from our server`)
 
       // 0 B up, then down.
-      const put0 = await coapClient([...source.args, '-B', '5', '-m', 'put', s.url('/data')])
+      const put0 = await runClient([...source.args, '-B', '5', '-m', 'put', s.url('/data')])
       expectNoClientError(put0, 'PUT 0 B')
       expect(s.stored().length, 'stored after a 0 B PUT').toBe(0)
       const out0 = path.join(dir, 'out0.bin')
-      const get0 = await coapClient([...source.args, '-B', '5', '-o', out0, s.url('/data')])
+      const get0 = await runClient([...source.args, '-B', '5', '-o', out0, s.url('/data')])
       expectNoClientError(get0, 'GET 0 B')
       expect(fs.existsSync(out0) ? fs.readFileSync(out0).length : 0, 'coap-client wrote no payload').toBe(0)
 
@@ -227,11 +234,11 @@ describe('libcoap coap-client → our server', () => {
       const big = pattern(BIG, 6)
       const bigFile = path.join(dir, 'big.bin')
       fs.writeFileSync(bigFile, big)
-      const put = await coapClient([...source.args, '-B', '10', '-X', '1152', '-m', 'put', '-f', bigFile, s.url('/data')], { timeoutMs: 15_000 })
+      const put = await runClient([...source.args, '-B', '10', '-X', '1152', '-m', 'put', '-f', bigFile, s.url('/data')])
       expectNoClientError(put, 'block-wise PUT 100 KiB')
       expectSameBytes(s.stored(), big, `${source.name}: block-wise upload`)
       const outFile = path.join(dir, 'out.bin')
-      const get = await coapClient([...source.args, '-B', '10', '-X', '1152', '-o', outFile, s.url('/data')], { timeoutMs: 15_000 })
+      const get = await runClient([...source.args, '-B', '10', '-X', '1152', '-o', outFile, s.url('/data')])
       expectNoClientError(get, 'block-wise GET 100 KiB')
       expectSameBytes(fs.readFileSync(outFile), big, `${source.name}: block-wise download`)
       // Our session saw coap-client's CSM Max-Message-Size.
@@ -243,10 +250,10 @@ describe('libcoap coap-client → our server', () => {
 
   it('coaps+tcp: coap-client with an unknown identity is refused; our server stays up', async () => {
     const s = await ourServer(SOURCES[1])
-    const bad = await coapClient(['-k', PSK_KEY, '-u', 'stranger', '-B', '3', '-m', 'get', s.url('/hello')])
+    const bad = await runClient(['-k', PSK_KEY, '-u', 'stranger', '-B', '3', '-m', 'get', s.url('/hello')])
     expect(`${bad.stdout}${bad.stderr}`).not.toContain('hello over')
     expect(s.seen).toHaveLength(0)
-    const good = await coapClient([...SOURCES[1].args, '-B', '5', '-m', 'get', s.url('/hello')])
+    const good = await runClient([...SOURCES[1].args, '-B', '5', '-m', 'get', s.url('/hello')])
     expectNoClientError(good, 'GET with the right identity')
     expect(good.stdout).toContain('hello over tls')
   })

@@ -268,13 +268,8 @@ describe.each(TRANSPORTS)('$name: our client ↔ our server', (t) => {
   it('ping() opens the connection, resolves with the round-trip time, and reuses the connection', async () => {
     const s = await startServer(t)
     const client = newClient(t)
-    if (t.proto === 'ws' || t.proto === 'wss') {
-      // libcoap 4.3.5 does not answer a Ping over WebSockets: ping() says so at once.
-      const started = Date.now()
-      await expect(client.ping(s.url('/'), { timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_COAP_SEND', message: expect.stringMatching(/WebSockets/) })
-      expect(Date.now() - started).toBeLessThan(1000)
-      return
-    }
+    // Over WebSockets too: libcoap 4.3.5 drops every 2-byte WebSocket message, so its 2-byte Ping
+    // needs the one-line fix in coap_read_session() (`bytes_read > 2` → `>= 2`, src/coap_net.c).
     const first = await client.ping(s.url('/'), { timeout: 5000 })
     expect(typeof first).toBe('number')
     expect(first).toBeGreaterThanOrEqual(0)
@@ -298,32 +293,36 @@ describe.each(TRANSPORTS)('$name: our client ↔ our server', (t) => {
     await waitFor(() => s.sessions.length === 1, 2000, "the server's 'session' event")
     expect(s.sessions[0].proto).toBe(t.proto)
     expect(s.closedSessions).toHaveLength(0)
+    await client.close()
+    await waitFor(() => s.closedSessions.length === 1, 3000, `'session-closed' after the client closed (events: ${s.events.map(([n]) => n).join(', ')})`)
+    expect(s.closedSessions[0].remote).toBe(s.sessions[0].remote)
     const names = s.events.map(([n]) => n)
-    // libcoap raises 'tcp-connected' on the connecting side only; a server sees its session
-    // created and then connected (CSM exchanged).
+    expect(names.some((n) => ['tcp-closed', 'session-closed', 'ws-closed'].includes(n)), `closing events among ${names.join(', ')}`).toBe(true)
+    // A server sees its session created, then connected (CSM exchanged)...
     expect(names).toContain('server-session-new')
     expect(names).toContain('session-connected')
     if (t.proto === 'ws' || t.proto === 'wss') expect(names).toContain('ws-connected')
-    await client.close()
-    await waitFor(() => s.closedSessions.length === 1, 5000, "'session-closed' after the client closed")
-    expect(s.closedSessions[0].remote).toBe(s.sessions[0].remote)
-    const after = s.events.map(([n]) => n)
-    expect(after.some((n) => ['tcp-closed', 'session-closed', 'ws-closed'].includes(n)), `closing events among ${after.join(', ')}`).toBe(true)
+    // ...and, before that, the accepted connection: libcoap 4.3.5 raises COAP_EVENT_TCP_CONNECTED
+    // for an incoming TCP/TLS/WebSocket connection too (coap_session.c, coap_new_server_session(),
+    // just before COAP_EVENT_SERVER_SESSION_NEW; coap-server -v 7 logs both).
+    expect(names, 'server events').toContain('tcp-connected')
   })
 
   it('server closed mid-request: pending requests reject, nothing hangs; a restarted server on the same port is reached', async () => {
     const s = await startServer(t)
-    const client = newClient(t, { timeout: 15_000 })
+    const client = newClient(t, { timeout: 6000 })
     expect((await client.get(s.url('/who'))).code).toBe('2.05')
-    const pending = [1, 2, 3].map(() => client.get(s.url('/hang')))
+    // settle() attaches a handler at once: a rejection is never "unhandled" while we wait.
+    const pending = [1, 2, 3].map(() => settle(client.get(s.url('/hang'))))
     await waitFor(() => s.hangs.length === 3, 3000, 'the three /hang requests at the server')
     const closed = Date.now()
     await s.server.close()
-    for (const [i, p] of pending.entries()) {
-      const { err } = await expectRejection(p, ['ERR_COAP_CONNECTION', 'ERR_COAP_CLOSED'], `pending request ${i} when the server closed`)
-      expect(err.message.length).toBeGreaterThan(0)
-    }
-    expect(Date.now() - closed, 'pending requests rejected promptly (not by their 15 s timeout)').toBeLessThan(3000)
+    const results = await Promise.all(pending)
+    results.forEach((r, i) => {
+      expect(r.error, `pending request ${i} when the server closed: got ${describeValue(r.value)}`).toBeInstanceOf(CoapError)
+      expect(['ERR_COAP_CONNECTION', 'ERR_COAP_CLOSED'], `pending request ${i}: ${String(r.error)}`).toContain((r.error as CoapError).code)
+    })
+    expect(Date.now() - closed, 'pending requests rejected promptly (not by their 6 s timeout)').toBeLessThan(3000)
     // Same port, new server: the next request opens a new connection.
     const again = await startServer(t, {}, { port: s.port })
     const res = await client.get(again.url('/who'), { timeout: 5000 })
@@ -341,7 +340,7 @@ describe.each(TRANSPORTS)('$name: our client ↔ our server', (t) => {
     // The failed connection is not cached: the next attempt tries again (and fails again).
     const second = await expectRejection(client.get(url, { timeout: 8000 }), ['ERR_COAP_CONNECTION'], 'a second GET')
     expect(second.elapsed).toBeLessThan(2000)
-    const ping = await expectRejection(client.ping(url, { timeout: 8000 }), t.proto === 'ws' || t.proto === 'wss' ? ['ERR_COAP_SEND'] : ['ERR_COAP_CONNECTION'], 'ping with nothing listening')
+    const ping = await expectRejection(client.ping(url, { timeout: 8000 }), ['ERR_COAP_CONNECTION'], 'ping with nothing listening')
     expect(ping.elapsed).toBeLessThan(2000)
   })
 })
@@ -616,7 +615,7 @@ describe('misbehaving RFC 8323 peers (raw servers in a worker thread)', () => {
 
   it('keepalive 1 s: a peer that completes the CSM exchange, answers once and then goes silent is detected and dropped', async () => {
     const peer = await rawServer({ csm: CSM_1152, answerCount: 1, answer: { code: Code.CONTENT, payload: 'hello' }, after: 'silent', pong: false })
-    const client = newClient(TCP, { keepalive: 1, maxMessageSize: 4096, timeout: 10_000 })
+    const client = newClient(TCP, { keepalive: 1, maxMessageSize: 4096, timeout: 8000 })
     const events = clientEvents(client)
     const url = (p: string) => `coap+tcp://${HOST}:${peer.port}${p}`
     const hello = await client.get(url('/hello'))
@@ -632,15 +631,18 @@ describe('misbehaving RFC 8323 peers (raw servers in a worker thread)', () => {
 
     // A request the peer never answers. libcoap pings after 1 s without traffic and reports
     // 'keepalive-failure' when the next ping is due and the previous one got no Pong (~2 s);
-    // the connection is then closed, which fails the request long before its 10 s timeout.
-    const hang = client.get(url('/hang'))
-    const { err, elapsed } = await expectRejection(hang, ['ERR_COAP_CONNECTION'], 'a request pending when keepalive fails')
-    expect(elapsed, `rejected by the keepalive failure, not the timeout (${err.message})`).toBeLessThan(6000)
-    const failure = events.find((e) => e.name === 'keepalive-failure')
-    expect(failure, `client events: ${events.map((e) => e.name).join(', ')}`).toBeDefined()
-    expect(failure!.at - answeredAt, 'keepalive-failure after about two keepalive periods').toBeGreaterThan(1000)
-    expect(failure!.at - answeredAt).toBeLessThan(5000)
+    // the connection is then closed, which fails the request long before its 8 s timeout.
+    const hang = settle(client.get(url('/hang')))
+    await waitFor(() => events.some((e) => e.name === 'keepalive-failure'), 6000, `'keepalive-failure' (client events: ${events.map((e) => e.name).join(', ')})`)
+    const failure = events.find((e) => e.name === 'keepalive-failure')!
+    expect(failure.at - answeredAt, 'keepalive-failure after about two keepalive periods').toBeGreaterThan(1000)
+    expect(failure.at - answeredAt).toBeLessThan(5000)
+    await peer.flush()
     expect(peer.frames.filter((f) => f.code === Code.PING).length, 'the client pinged before giving up').toBeGreaterThanOrEqual(1)
+    const r = await hang
+    expect(r.error, `the pending request: got ${describeValue(r.value)}`).toBeInstanceOf(CoapError)
+    expect((r.error as CoapError).code, String(r.error)).toBe('ERR_COAP_CONNECTION')
+    expect(r.elapsed, `rejected by the keepalive failure, not by its 8 s timeout (${String(r.error)})`).toBeLessThan(6000)
     await peer.waitFor(() => peer.closes.some((c) => c.conn === 0), 3000, 'the client to close the dead connection')
 
     // The next request opens a new connection (the peer answers the first request of each).
@@ -675,15 +677,18 @@ describe('misbehaving RFC 8323 peers (raw servers in a worker thread)', () => {
       after: 'abort',
       abort: { diagnostic: 'going away', closeAfterMs: 3000 },
     })
-    const client = newClient(TCP, { timeout: 10_000 })
+    const client = newClient(TCP, { timeout: 6000 })
     const url = `coap+tcp://${HOST}:${peer.port}/x`
-    const pending = [client.get(url), client.get(url), client.get(url)]
-    for (const [i, p] of pending.entries()) {
-      const { err, elapsed } = await expectRejection(p, ['ERR_COAP_CONNECTION'], `request ${i} pending when the peer sent Abort`)
+    const pending = [1, 2, 3].map(() => settle(client.get(url)))
+    const results = await Promise.all(pending)
+    results.forEach((r, i) => {
+      const err = r.error as CoapError
+      expect(err, `request ${i} pending when the peer sent Abort: got ${describeValue(r.value)}`).toBeInstanceOf(CoapError)
+      expect(err.code, `request ${i}: ${String(err)}`).toBe('ERR_COAP_CONNECTION')
       // The peer keeps the socket open for 3 s after its Abort: the Abort itself must end the requests.
-      expect(elapsed, `rejected by the Abort, not by the peer closing later or the timeout (${err.message})`).toBeLessThan(2500)
+      expect(r.elapsed, `request ${i} rejected by the Abort, not by the peer closing later or the timeout (${err.message})`).toBeLessThan(2500)
       expect(err.message, 'the error says what happened').toMatch(/abort|closed|connection/i)
-    }
+    })
     await peer.flush()
     expect(peer.events.some((e) => e.type === 'sent-abort')).toBe(true)
     await peer.waitFor(() => peer.closes.length >= 1, 5000, 'the aborted connection to close')
@@ -703,9 +708,9 @@ describe('misbehaving RFC 8323 peers (raw servers in a worker thread)', () => {
     const peer = await rawServer({ csm: null, answerCount: 0 })
     const client = newClient(TCP)
     const started = Date.now()
-    const r = await settle(client.get(`coap+tcp://${HOST}:${peer.port}/x`, { timeout: 3000 }))
+    const r = await settle(client.get(`coap+tcp://${HOST}:${peer.port}/x`, { timeout: 1500 }))
     expect(r.error, `expected a rejection, got ${describeValue(r.value)}`).toBeInstanceOf(CoapError)
     expect(['ERR_COAP_TIMEOUT', 'ERR_COAP_CONNECTION']).toContain((r.error as CoapError).code)
-    expect(Date.now() - started, 'bounded by the request timeout').toBeLessThan(3000 + 2500)
+    expect(Date.now() - started, 'bounded by the request timeout').toBeLessThan(1500 + 2500)
   })
 })

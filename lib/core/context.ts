@@ -366,9 +366,10 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   }
 
   /**
-   * Seconds of silence after which libcoap pings the peer (↔ `coap_context_set_keepalive`; 0,
-   * the default, never). A peer that does not answer gets a `'keepalive-failure'` event and, on
-   * reliable transports, its connection closed.
+   * Seconds of silence after which libcoap pings the peer of a client session (↔
+   * `coap_context_set_keepalive`; 0, the default, never; libcoap 4.3.5 does not ping from server
+   * sessions). A peer that does not answer gets a `'keepalive-failure'` event and, on reliable
+   * transports, its connection closed.
    */
   get keepalive(): number | undefined {
     return this.#limits.keepalive
@@ -401,10 +402,6 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   ping(session: Session, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<number> {
     if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
     if (typeof options !== 'object' || options === null) return Promise.reject(new TypeError('options must be an object { timeout?, signal? }'))
-    if (session.proto === 'ws' || session.proto === 'wss') {
-      // libcoap 4.3.5 neither answers nor reports a Ping over WebSockets (its own server included).
-      return Promise.reject(new CoapSendError(`ping over WebSockets is not supported by libcoap ${native.versions().libcoap.replace(/^libcoap /, '')}`))
-    }
     const { timeout = 0, signal } = options
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) return Promise.reject(new RangeError(`options.timeout must be a number of ms >= 0, got ${String(timeout)}`))
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new TypeError('options.signal must be an AbortSignal'))
