@@ -272,8 +272,9 @@ int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   if (self == nullptr) return 0;
   // Server sessions get their wrapper when libcoap first reports them (an accepted TCP
   // connection before SERVER_SESSION_NEW), so every later event reaches JS.
-  if (self->canCallJs_ && coap_session_get_type(session) == COAP_SESSION_TYPE_SERVER &&
-      (event == COAP_EVENT_SERVER_SESSION_NEW || event == COAP_EVENT_TCP_CONNECTED)) {
+  if (self->canCallJs_ && (event == COAP_EVENT_SERVER_SESSION_NEW ||
+                           (event == COAP_EVENT_TCP_CONNECTED &&
+                            coap_session_get_type(session) == COAP_SESSION_TYPE_SERVER))) {
     self->ServerSessionObject(session);
   }
   Session* wrapper = Session::FromCoap(session);
