@@ -182,8 +182,58 @@ export class CoapClient {
     return this.request({ ...options, url, method: 'IPATCH', payload })
   }
 
+  /**
+   * Observes a resource (RFC 7641): yields the first response and then every notification, in
+   * order (stale reordered ones dropped). `break`, `return()` or `options.signal` deregister
+   * (GET with Observe=1); the iteration ends by itself when the server stops the observation
+   * or answers without Observe. `options.timeout` bounds the wait for the first response.
+   *
+   * ```ts
+   * for await (const n of client.observe('coap://host/temp')) console.log(n.text())
+   * ```
+   */
+  async *observe(url: string | URL, options: Omit<RequestOptions, 'confirmable'> & { method?: 'GET' | 'FETCH'; payload?: RequestBody } = {}): AsyncGenerator<CoapResponse, void, undefined> {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    const { method = 'GET', payload, ...rest } = options
+    if (method !== 'GET' && method !== 'FETCH') throw new RangeError(`method must be GET or FETCH for observe, got '${String(method)}'`)
+    const { uri, optionList, body, timeout, signal } = this.#prepare({ ...rest, url, method, payload })
+    const session = await this.#session(uri)
+    const observation = this.context.observe(session, { method, options: optionList, payload: body }, { timeout, signal })
+    const href = typeof url === 'string' ? url : url.href
+    try {
+      for await (const pdu of observation) yield new CoapResponse(pdu, href)
+    } catch (err) {
+      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
+      throw err
+    } finally {
+      await observation.return()
+    }
+  }
+
   /** Sends any request; resolves with the response (also for 4.xx/5.xx), rejects with a `CoapError`. */
   async request(init: RequestInit): Promise<CoapResponse> {
+    const { uri, method, optionList: options, body: payload, timeout, signal, confirmable } = this.#prepare(init)
+    if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
+    const session = await this.#session(uri)
+    try {
+      const pdu = await this.context.send(
+        session,
+        { method, type: (confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
+        { timeout, signal },
+      )
+      return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
+    } catch (err) {
+      // A failed handshake or connection leaves the session unusable: the next request opens a new one.
+      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
+      throw err
+    }
+  }
+
+  /** Validates a request and builds its options (shared by request() and observe()). */
+  #prepare(init: RequestInit): {
+    uri: CoapUri; method: MethodName; optionList: Array<[number, Buffer]>; body: Buffer | undefined
+    timeout: number; signal: AbortSignal | undefined; confirmable: boolean | undefined
+  } {
     if (typeof init !== 'object' || init === null) throw new TypeError(`request options must be an object, got ${init === null ? 'null' : typeof init}`)
     const uri = parseUri(init.url, 'url')
     const method = init.method ?? 'GET'
@@ -204,21 +254,7 @@ export class CoapClient {
     else if (typeof init.payload === 'string') options.push([12, Buffer.alloc(0)])
     if (init.accept !== undefined) appendOptions(options, { Accept: parseContentFormat(init.accept, 'accept') })
     appendOptions(options, init.options, 'options')
-
-    if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
-    const session = await this.#session(uri)
-    try {
-      const pdu = await this.context.send(
-        session,
-        { method, type: (init.confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
-        { timeout, signal },
-      )
-      return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
-    } catch (err) {
-      // A failed handshake or connection leaves the session unusable: the next request opens a new one.
-      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
-      throw err
-    }
+    return { uri, method, optionList: options, body: payload, timeout, signal, confirmable: init.confirmable }
   }
 
   #drop(origin: string, session: Session): void {

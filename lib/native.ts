@@ -55,7 +55,9 @@ export interface NativeContext {
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean
-  addResource(path: string, id: number): void
+  addResource(path: string, id: number, observable: boolean): void
+  notify(id: number): boolean
+  cancelObserve(session: NativeSession, token: Buffer): boolean
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number
   completeAsync(id: number, code: number, contentFormat: number, payload?: Buffer, options?: Buffer): boolean

@@ -67,6 +67,8 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::RemoveEndpoint>("removeEndpoint"),
                          InstanceMethod<&Context::AddResource>("addResource"),
                          InstanceMethod<&Context::RegisterHandler>("registerHandler"),
+                         InstanceMethod<&Context::Notify>("notify"),
+                         InstanceMethod<&Context::CancelObserve>("cancelObserve"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
                          InstanceMethod<&Context::Separate>("separate"),
@@ -637,9 +639,36 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   coap_resource_t* r = coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI);
   if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
   coap_resource_set_userdata(r, (void*)(intptr_t)id);
+  if (info[2].ToBoolean().Value()) coap_resource_set_get_observable(r, 1);
   coap_add_resource(core_->ctx, r);
   resources_[id] = r;
   return env.Undefined();
+}
+
+Napi::Value Context::Notify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  auto found = resources_.find(info[0].As<Napi::Number>().Int32Value());
+  if (found == resources_.end()) throw Napi::RangeError::New(env, "unknown resource");
+  // libcoap marks the resource dirty and re-runs its GET handler for each observer from its
+  // own I/O step (never from inside this call).
+  return Napi::Boolean::New(env, coap_resource_notify_observers(found->second, nullptr) == 1);
+}
+
+Napi::Value Context::CancelObserve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) return Napi::Boolean::New(env, false);
+  coap_session_t* session = Session::Unwrap(info[0].As<Napi::Object>())->Get();
+  if (session == nullptr) return Napi::Boolean::New(env, false);
+  auto token = info[1].As<Napi::Buffer<uint8_t>>();
+  coap_binary_t bin{token.Length(), token.Data()};
+  int ok;
+  {
+    InLibcoap guard(*core_);
+    ok = coap_cancel_observe(session, &bin, COAP_MESSAGE_CON);
+  }
+  core_->DrainDeferred();
+  return Napi::Boolean::New(env, ok == 1);
 }
 
 Napi::Value Context::RegisterHandler(const Napi::CallbackInfo& info) {

@@ -84,6 +84,8 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value RemoveEndpoint(const Napi::CallbackInfo& info);
   Napi::Value AddResource(const Napi::CallbackInfo& info);
   Napi::Value RegisterHandler(const Napi::CallbackInfo& info);
+  Napi::Value Notify(const Napi::CallbackInfo& info);
+  Napi::Value CancelObserve(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
   Napi::Value Separate(const Napi::CallbackInfo& info);

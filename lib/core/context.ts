@@ -22,6 +22,7 @@ import {
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import type { Proto } from '../uri'
 import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEventName } from './constants'
+import { Observation } from './observation'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
 import { Resource, type HandlerResult } from './resource'
@@ -497,10 +498,11 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     if (resource._onHandler !== undefined) throw new RangeError(`resource '${resource.path}' already belongs to a context`)
     const ctx = this.#live()
     const id = this.#resources.length
-    ctx.addResource(resource.path.slice(1), id)
+    ctx.addResource(resource.path.slice(1), id, resource.attributes.observable === true)
     this.#resources.push(resource)
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)
+    resource._notify = () => this.#native?.notify(id) ?? false
     resource.handlers.forEach((h, method) => h && ctx.registerHandler(id, method))
     return resource
   }
@@ -527,10 +529,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const ctx = this.#native
     if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
     const method = Method[init.method]
-    const token = Buffer.allocUnsafe(8)
-    this.#tokenBase.copy(token, 0)
-    this.#tokenCounter = (this.#tokenCounter + 1) >>> 0
-    token.writeUInt32BE(this.#tokenCounter, 4)
+    const token = this.#newToken()
     const key = token.toString('hex')
 
     return new Promise<Pdu>((resolve, reject) => {
@@ -572,6 +571,78 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     })
   }
 
+  #newToken(): Buffer {
+    const token = Buffer.allocUnsafe(8)
+    this.#tokenBase.copy(token, 0)
+    this.#tokenCounter = (this.#tokenCounter + 1) >>> 0
+    token.writeUInt32BE(this.#tokenCounter, 4)
+    return token
+  }
+
+  /**
+   * Observes a resource (RFC 7641): sends `init` (GET or FETCH) with Observe=0 and returns the
+   * notifications as an {@link Observation}. `timeout` bounds the wait for the first response;
+   * `signal` and the observation's `return()` deregister (↔ `coap_cancel_observe`). An active
+   * observation keeps Node alive.
+   */
+  observe(session: Session, init: SendInit, options: SendOptions = {}): Observation {
+    checkSend(session, this, init, options)
+    if (init.method !== 'GET' && init.method !== 'FETCH') throw new RangeError(`observe needs method GET or FETCH, got ${init.method}`)
+    const ctx = this.#live()
+    if (!session.valid) throw new CoapClosedError('session has been released')
+    const { signal, timeout = 0 } = options
+    const token = this.#newToken()
+    const key = token.toString('hex')
+    let timer: NodeJS.Timeout | undefined
+    const cleanup = (): boolean => {
+      if (!session.pending.delete(key)) return false
+      if (timer) clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      this.#pendingCount--
+      this.#updateActive()
+      return true
+    }
+    const observation = new Observation(() => {
+      if (cleanup()) this.#native?.cancelObserve(session.native, token)
+    })
+    const onAbort = (): void => {
+      if (cleanup()) this.#native?.cancelObserve(session.native, token)
+      observation._fail(new CoapAbortedError('observation aborted', { cause: signal?.reason }))
+    }
+    const entry: PendingRequest = {
+      settle: (err) => {
+        if (!cleanup()) return
+        if (err) observation._fail(err)
+        else observation._end()
+      },
+      notify: (pdu) => {
+        if (timer) clearTimeout(timer)
+        timer = undefined
+        if (!observation._push(pdu)) cleanup()
+      },
+    }
+    if (signal?.aborted) {
+      observation._fail(new CoapAbortedError('observation aborted', { cause: signal.reason }))
+      return observation
+    }
+    session.pending.set(key, entry)
+    this.#pendingCount++
+    this.#updateActive()
+    if (timeout > 0) {
+      timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`)), timeout)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const options6: Array<[number, Buffer]> = [[6, Buffer.alloc(0)], ...(init.options ?? [])]
+    this.#whenConnected(session, entry, () => {
+      try {
+        ctx.send(session.native, init.type === 'NON' ? 1 : 0, Method[init.method], token, encodeOptions(options6), init.payload)
+      } catch (err) {
+        entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+      }
+    })
+    return observation
+  }
+
   /**
    * Runs `transmit` once the session can take it. libcoap's own wait for a TCP/TLS/WebSocket
    * connection and its CSM blocks the thread (coap_client_delay_first), so nothing is handed
@@ -600,7 +671,10 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     for (const s of this.#sessions.values()) for (const p of [...s.pending.values()]) p.settle(closed)
     this.#sessions.clear()
     this.#endpoints = []
-    for (const r of this.#resources) if (r) r._onHandler = undefined
+    for (const r of this.#resources) if (r) {
+      r._onHandler = undefined
+      r._notify = undefined
+    }
     ctx.close()
   }
 
@@ -636,7 +710,11 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
   }
 
   #onResponse(sid: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void {
-    this.#sessions.get(sid)?.pending.get(token)?.settle(undefined, new Pdu(code, type, mid, token, payload, options))
+    const pending = this.#sessions.get(sid)?.pending.get(token)
+    if (pending === undefined) return
+    const pdu = new Pdu(code, type, mid, token, payload, options)
+    if (pending.notify) pending.notify(pdu)
+    else pending.settle(undefined, pdu)
   }
 
   #onPong(sid: number): void {

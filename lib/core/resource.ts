@@ -46,6 +46,8 @@ export class Resource {
   readonly handlers: Array<RequestHandler | undefined> = []
   /** @internal set while the resource is registered with a context */
   _onHandler: ((method: number) => void) | undefined
+  /** @internal */
+  _notify: (() => boolean) | undefined
 
   constructor(path: string, attributes: ResourceAttributes = {}) {
     if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${path === null ? 'null' : typeof path}`)
@@ -56,6 +58,17 @@ export class Resource {
     if (typeof attributes !== 'object' || attributes === null) throw new TypeError('attributes must be an object')
     this.path = path
     this.attributes = { ...attributes }
+  }
+
+  /**
+   * Tells observers the state changed (↔ `coap_resource_notify_observers`): libcoap runs the GET
+   * handler again for each observer and sends the result as a notification. The resource must
+   * have been created with `observable: true`. Returns `false` when it has no observers.
+   */
+  notify(): boolean {
+    if (!this.attributes.observable) throw new RangeError(`resource '${this.path}' is not observable (create it with { observable: true })`)
+    if (this._notify === undefined) throw new RangeError(`resource '${this.path}' is not registered with a server or context`)
+    return this._notify()
   }
 
   /** Sets the handler for one method (replacing any earlier one). */

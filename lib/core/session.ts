@@ -11,6 +11,8 @@ import type { Context } from './context'
 /** A request waiting for its response. @internal */
 export interface PendingRequest {
   settle(err: Error | undefined, value?: unknown): void
+  /** Set for observations: every response goes here instead of settling. */
+  notify?(pdu: import('./pdu').Pdu): void
 }
 
 const sessionStates = ['none', 'connecting', 'handshake', 'csm', 'established'] as const

@@ -1,0 +1,131 @@
+// Observe (RFC 7641) through libcoap: server notify(), client async iteration, deregistration,
+// and interop with libcoap's coap-server (/time) and coap-client (-s).
+import { afterEach, describe, expect, it } from 'vitest'
+import { CoapClient, CoapServer } from '../dist/index.js'
+import { sleep } from './helpers/bytes'
+import { coapClient, startCoapServer } from './helpers/peers'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function observableServer(scheme = 'coap'): Promise<{ url: string; bump: () => boolean; state: () => number }> {
+  const server = new CoapServer({ listen: `${scheme}://127.0.0.1:0` })
+  cleanups.push(() => server.close())
+  let value = 0
+  const resource = server.resource('/counter', { observable: true }).get(() => String(value))
+  server.resource('/plain').get(() => 'not observable')
+  const [ep] = await server.listen()
+  return {
+    url: `${scheme}://127.0.0.1:${ep.port}`,
+    bump: () => {
+      value++
+      return resource.notify()
+    },
+    state: () => value,
+  }
+}
+
+function newClient(): CoapClient {
+  const c = new CoapClient({ timeout: 5000 })
+  cleanups.push(() => c.close())
+  return c
+}
+
+describe.each(['coap', 'coap+tcp'])('observe over %s', (scheme) => {
+  it('yields the current state, then every notification in order; break deregisters', async () => {
+    const s = await observableServer(scheme)
+    const client = newClient()
+    const seen: string[] = []
+    const ticker = setInterval(() => s.bump(), 30)
+    try {
+      for await (const n of client.observe(`${s.url}/counter`)) {
+        expect(n.ok).toBe(true)
+        expect(typeof n.option('Observe')[0]).toBe('number')
+        seen.push(n.text())
+        if (seen.length === 6) break
+      }
+    } finally {
+      clearInterval(ticker)
+    }
+    const numbers = seen.map(Number)
+    expect(numbers[0]).toBe(0)
+    for (let i = 1; i < numbers.length; i++) expect(numbers[i]).toBeGreaterThan(numbers[i - 1])
+    // The deregistration (GET with Observe=1) reaches the server: no observer is left.
+    let left = true
+    for (let i = 0; i < 50 && left; i++) {
+      await sleep(20)
+      left = s.bump()
+    }
+    expect(left).toBe(false)
+  })
+
+  it('an AbortSignal ends the observation with ERR_COAP_ABORTED and deregisters', async () => {
+    const s = await observableServer(scheme)
+    const client = newClient()
+    const ac = new AbortController()
+    const seen: string[] = []
+    const run = (async () => {
+      for await (const n of client.observe(`${s.url}/counter`, { signal: ac.signal })) {
+        seen.push(n.text())
+        if (seen.length === 2) ac.abort(new Error('enough'))
+        else s.bump()
+      }
+    })()
+    await expect(run).rejects.toMatchObject({ code: 'ERR_COAP_ABORTED' })
+    expect(seen.length).toBe(2)
+    let left = true
+    for (let i = 0; i < 50 && left; i++) {
+      await sleep(20)
+      left = s.bump()
+    }
+    expect(left).toBe(false)
+  })
+
+  it('a resource that is not observable answers once and the iteration ends by itself', async () => {
+    const s = await observableServer(scheme)
+    const client = newClient()
+    const all: string[] = []
+    for await (const n of client.observe(`${s.url}/plain`)) all.push(n.text())
+    expect(all).toEqual(['not observable'])
+  })
+})
+
+describe('observe interop with libcoap', () => {
+  it("our client observes coap-server's /time and gets notifications every second", async () => {
+    const server = await startCoapServer()
+    cleanups.push(() => server.stop())
+    const client = newClient()
+    const times: number[] = []
+    const started = Date.now()
+    for await (const n of client.observe(server.url('/time'), { timeout: 5000 })) {
+      expect(n.ok).toBe(true)
+      times.push(Date.now() - started)
+      if (times.length === 3) break
+    }
+    // coap-server notifies on each new second: the 2nd comes at the next tick, the 3rd a second later.
+    expect(times[2] - times[1]).toBeGreaterThan(700)
+    expect(times[2]).toBeLessThan(6000)
+  })
+
+  it('coap-client -s observes our resource and sees our notifications', async () => {
+    const s = await observableServer()
+    const ticker = setInterval(() => s.bump(), 300)
+    cleanups.push(() => clearInterval(ticker))
+    const res = await coapClient(['-B', '3', '-s', '2', '-v', '6', `${s.url}/counter`], { timeoutMs: 10_000 })
+    // One line per message received: "... c:2.05 ... [ Observe:N, ... ] :: 'value'".
+    const values = [...res.stdout.matchAll(/c:2\.05 .*Observe:\d+.*:: '(\d+)'/g)].map((m) => Number(m[1]))
+    expect(values.length).toBeGreaterThanOrEqual(3)
+    for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1])
+  })
+})
+
+describe('notify() errors', () => {
+  it('a resource created without observable: true refuses notify()', async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0' })
+    cleanups.push(() => server.close())
+    const r = server.resource('/x').get(() => 'x')
+    expect(() => r.notify()).toThrow(RangeError)
+  })
+})
