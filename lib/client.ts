@@ -9,7 +9,8 @@ import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
 import type { Session } from './core/session'
-import { CoapAbortedError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
+import { CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
+import { parseLinkFormat, type Link } from './link-format'
 import { appendOptions, type OptionsInit } from './options'
 import { clientSecurity, type ClientPki, type ClientPsk } from './security'
 import { CoapResponse } from './response'
@@ -208,6 +209,19 @@ export class CoapClient {
     } finally {
       await observation.return()
     }
+  }
+
+  /**
+   * Resource discovery (RFC 6690): GETs `/.well-known/core` of the URL's origin (with the URL's
+   * query as a filter, e.g. `?rt=temperature`) and returns the parsed links. A 4.xx/5.xx answer
+   * rejects with a `CoapBadResponseError`.
+   */
+  async discover(url: string | URL, options: RequestOptions = {}): Promise<Link[]> {
+    const uri = parseUri(url, 'url')
+    const target = `${uri.scheme}//${uri.origin.slice(uri.scheme.length + 2)}/.well-known/core${uri.query.length ? `?${uri.query.join('&')}` : ''}`
+    const res = await this.get(target, { accept: 'application/link-format', ...options })
+    if (!res.ok) throw new CoapBadResponseError(`discovery at ${target} answered ${res.code}`)
+    return parseLinkFormat(res.text())
   }
 
   /** Sends any request; resolves with the response (also for 4.xx/5.xx), rejects with a `CoapError`. */

@@ -55,7 +55,7 @@ export interface NativeContext {
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean
-  addResource(path: string, id: number, observable: boolean): void
+  addResource(path: string, id: number, observable: boolean, attributes: Array<[string, string]>): void
   notify(id: number): boolean
   cancelObserve(session: NativeSession, token: Buffer): boolean
   registerHandler(id: number, method: number): void

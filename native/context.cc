@@ -640,6 +640,20 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
   coap_resource_set_userdata(r, (void*)(intptr_t)id);
   if (info[2].ToBoolean().Value()) coap_resource_set_get_observable(r, 1);
+  // Link attributes for /.well-known/core, which libcoap answers itself: [[name, value], ...]
+  // with values already in link-format form (quoted where needed).
+  if (info[3].IsArray()) {
+    Napi::Array attrs = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < attrs.Length(); i++) {
+      Napi::Array pair = attrs.Get(i).As<Napi::Array>();
+      std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
+      std::string value = pair.Get(1u).As<Napi::String>().Utf8Value();
+      coap_add_attr(r, coap_new_str_const(reinterpret_cast<const uint8_t*>(name.data()), name.size()),
+                    value.empty() ? nullptr
+                                  : coap_new_str_const(reinterpret_cast<const uint8_t*>(value.data()), value.size()),
+                    COAP_ATTR_FLAGS_RELEASE_NAME | COAP_ATTR_FLAGS_RELEASE_VALUE);
+    }
+  }
   coap_add_resource(core_->ctx, r);
   resources_[id] = r;
   return env.Undefined();

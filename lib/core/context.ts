@@ -25,7 +25,7 @@ import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEven
 import { Observation } from './observation'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
-import { Resource, type HandlerResult } from './resource'
+import { Resource, linkAttributes, type HandlerResult } from './resource'
 import { Session, type PendingRequest } from './session'
 
 /** Where to reach or where to listen: a numeric IP address (v4 or v6) and a port. */
@@ -498,7 +498,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     if (resource._onHandler !== undefined) throw new RangeError(`resource '${resource.path}' already belongs to a context`)
     const ctx = this.#live()
     const id = this.#resources.length
-    ctx.addResource(resource.path.slice(1), id, resource.attributes.observable === true)
+    ctx.addResource(resource.path.slice(1), id, resource.attributes.observable === true, linkAttributes(resource.attributes))
     this.#resources.push(resource)
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)

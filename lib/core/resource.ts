@@ -27,13 +27,46 @@ export type HandlerResult =
 /** A request handler; a returned Promise that is still pending gets a separate response. */
 export type RequestHandler = (req: CoapRequest) => HandlerResult | Promise<HandlerResult>
 
-/** Link attributes of a resource (RFC 6690), used by `/.well-known/core`. */
+/** Link attributes of a resource (RFC 6690), listed by libcoap in `/.well-known/core`. */
 export interface ResourceAttributes {
+  /** Resource type(s), e.g. `'temperature-c'`. */
   rt?: string
+  /** Interface description(s). */
   if?: string
-  ct?: number
+  /** Content-Format(s) the resource serves. */
+  ct?: number | number[]
+  /** Estimated size in bytes. */
+  sz?: number
   title?: string
+  /** Observable (RFC 7641); listed as `obs`. */
   observable?: boolean
+}
+
+const quote = (v: string): string => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`
+
+/** The attributes in link-format form for libcoap (`obs` it adds itself). @internal */
+export function linkAttributes(a: ResourceAttributes): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  if (a.rt !== undefined) out.push(['rt', quote(a.rt)])
+  if (a.if !== undefined) out.push(['if', quote(a.if)])
+  if (a.ct !== undefined) out.push(['ct', Array.isArray(a.ct) ? quote(a.ct.join(' ')) : String(a.ct)])
+  if (a.sz !== undefined) out.push(['sz', String(a.sz)])
+  if (a.title !== undefined) out.push(['title', quote(a.title)])
+  return out
+}
+
+function checkAttributes(a: unknown): ResourceAttributes {
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new TypeError('attributes must be an object')
+  const o = a as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (!['rt', 'if', 'ct', 'sz', 'title', 'observable'].includes(k)) throw new TypeError(`attributes: unknown attribute '${k}'`)
+  }
+  for (const k of ['rt', 'if', 'title']) if (o[k] !== undefined && typeof o[k] !== 'string') throw new TypeError(`attributes.${k} must be a string`)
+  const ct = o.ct === undefined ? [] : Array.isArray(o.ct) ? o.ct : [o.ct]
+  for (const c of ct) if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 65535) throw new RangeError(`attributes.ct must be Content-Format numbers 0-65535, got ${String(c)}`)
+  if (o.sz !== undefined && (typeof o.sz !== 'number' || !Number.isInteger(o.sz) || o.sz < 0)) throw new RangeError(`attributes.sz must be a non-negative integer, got ${String(o.sz)}`)
+  if (o.observable !== undefined && typeof o.observable !== 'boolean') throw new TypeError('attributes.observable must be a boolean')
+  return o as ResourceAttributes
 }
 
 /** A resource: a path plus a handler per method (↔ `coap_resource_init` + `coap_register_request_handler`). */
@@ -55,9 +88,8 @@ export class Resource {
     if (path.length > 1 && path.endsWith('/')) throw new RangeError(`path must not end with '/', got '${path}'`)
     if (path.includes('//')) throw new RangeError(`path must not contain empty segments, got '${path}'`)
     if (path.includes('?') || path.includes('#')) throw new RangeError(`path must not contain '?' or '#', got '${path}'`)
-    if (typeof attributes !== 'object' || attributes === null) throw new TypeError('attributes must be an object')
     this.path = path
-    this.attributes = { ...attributes }
+    this.attributes = { ...checkAttributes(attributes) }
   }
 
   /**
