@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
-import type { Session } from './core/session'
+import { checkParameters, type Session, type TransmissionParameters } from './core/session'
 import { CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
 import { parseLinkFormat, type Link } from './link-format'
 import { appendOptions, type OptionsInit } from './options'
@@ -58,9 +58,11 @@ export interface ClientOptions {
   keepalive?: number
   /** Max-Message-Size we announce on TCP/TLS/WebSocket connections (CSM). */
   maxMessageSize?: number
+  /** RFC 7252 transmission parameters for every session this client opens. */
+  parameters?: TransmissionParameters
 }
 
-const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize'])
+const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
 
@@ -110,6 +112,7 @@ export class CoapClient {
   #confirmable: boolean
   #psk: ClientPsk | undefined
   #pki: ClientPki | undefined
+  #parameters: TransmissionParameters | undefined
 
   constructor(options: ClientOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
@@ -117,6 +120,7 @@ export class CoapClient {
     clientSecurity(options.psk, options.pki) // validate now: a mistake shows at construction
     this.#psk = options.psk
     this.#pki = options.pki
+    this.#parameters = options.parameters === undefined ? undefined : { ...checkParameters(options.parameters, 'options.parameters') }
     this.#timeout = checkTimeout(options.timeout, 'options.timeout') ?? 30_000
     if (options.confirmable !== undefined && typeof options.confirmable !== 'boolean') throw new TypeError(`options.confirmable must be a boolean, got ${typeof options.confirmable}`)
     this.#confirmable = options.confirmable ?? true
@@ -311,10 +315,12 @@ export class CoapClient {
     if (this.context.closed) throw new CoapClosedError('client is closed')
     const remote = { host, port: uri.port }
     const wsHost = uri.proto === 'ws' || uri.proto === 'wss' ? uri.host : undefined
-    if (!SECURE.has(uri.proto)) return this.context.newClientSession({ proto: uri.proto, remote, wsHost })
     // Certificates are checked against the URL's host name (SNI too), not the resolved address.
-    const pki = this.#pki && { ...this.#pki, sni: this.#pki.sni ?? (isIP(uri.host) ? undefined : uri.host) }
-    return this.context.newClientSession({ proto: uri.proto, remote, wsHost, psk: this.#psk, pki: pki && this.#pkiFor(pki) })
+    const pki = SECURE.has(uri.proto) && this.#pki ? this.#pkiFor({ ...this.#pki, sni: this.#pki.sni ?? (isIP(uri.host) ? undefined : uri.host) }) : undefined
+    const psk = SECURE.has(uri.proto) ? this.#psk : undefined
+    const session = this.context.newClientSession({ proto: uri.proto, remote, wsHost, psk, pki })
+    if (this.#parameters !== undefined) session.setParameters(this.#parameters)
+    return session
   }
 
   // One native set-up per distinct certificate settings (the SNI differs per host name).

@@ -28,6 +28,7 @@ export type { Link } from './link-format'
 export { Observation } from './core/observation'
 export type { ClientPki, ClientPsk, Pem, PkiSniEntry, PskSniEntry, Secret, ServerPki, ServerPsk } from './security'
 export { Session } from './core/session'
+export type { TransmissionParameters } from './core/session'
 export type { CoapUri, Proto } from './uri'
 
 /**

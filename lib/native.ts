@@ -19,6 +19,7 @@ export interface NativeSession {
   readonly pskIdentity: Buffer | undefined
   release(): void
   toString(): string
+  setParameters(p: import('./core/session').TransmissionParameters): void
 }
 
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */

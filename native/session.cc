@@ -28,6 +28,7 @@ Napi::Function Session::Define(Napi::Env env) {
                          InstanceAccessor<&Session::GetState>("state"),
                          InstanceAccessor<&Session::GetIsClient>("isClient"),
                          InstanceAccessor<&Session::GetPskIdentity>("pskIdentity"),
+                         InstanceMethod<&Session::SetParameters>("setParameters"),
                      });
 }
 
@@ -142,6 +143,38 @@ Napi::Value Session::GetPskIdentity(const Napi::CallbackInfo& info) {
   const coap_bin_const_t* id = coap_session_get_psk_identity(session_);
   if (id == nullptr || id->length == 0) return info.Env().Undefined();
   return Napi::Buffer<uint8_t>::Copy(info.Env(), id->s, id->length);
+}
+
+}  // namespace coapnode
+
+namespace coapnode {
+
+namespace {
+// Milliseconds-precision fixed point (libcoap keeps thousandths).
+coap_fixed_point_t Fixed(double value) {
+  uint32_t thousandths = (uint32_t)(value * 1000.0 + 0.5);
+  return coap_fixed_point_t{(uint16_t)(thousandths / 1000), (uint16_t)(thousandths % 1000)};
+}
+}  // namespace
+
+Napi::Value Session::SetParameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive()) throw Napi::Error::New(env, "session has been released");
+  Napi::Object p = info[0].As<Napi::Object>();
+  auto num = [&](const char* name, double* out) {
+    Napi::Value v = p.Get(name);
+    if (!v.IsNumber()) return false;
+    *out = v.As<Napi::Number>().DoubleValue();
+    return true;
+  };
+  double v;
+  if (num("ackTimeout", &v)) coap_session_set_ack_timeout(session_, Fixed(v));
+  if (num("ackRandomFactor", &v)) coap_session_set_ack_random_factor(session_, Fixed(v));
+  if (num("maxRetransmit", &v)) coap_session_set_max_retransmit(session_, (uint16_t)v);
+  if (num("nstart", &v)) coap_session_set_nstart(session_, (uint16_t)v);
+  if (num("defaultLeisure", &v)) coap_session_set_default_leisure(session_, Fixed(v));
+  if (num("probingRate", &v)) coap_session_set_probing_rate(session_, (uint32_t)v);
+  return env.Undefined();
 }
 
 }  // namespace coapnode

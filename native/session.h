@@ -43,6 +43,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value GetState(const Napi::CallbackInfo& info);
   Napi::Value GetIsClient(const Napi::CallbackInfo& info);
   Napi::Value GetPskIdentity(const Napi::CallbackInfo& info);
+  Napi::Value SetParameters(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ContextCore> core_;
   coap_session_t* session_ = nullptr;

@@ -6,6 +6,7 @@
 export { Context } from './context'
 export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './context'
 export { Session } from './session'
+export type { TransmissionParameters } from './session'
 export { Pdu } from './pdu'
 export { Observation } from './observation'
 export { CoapRequest } from './request'

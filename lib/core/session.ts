@@ -18,6 +18,50 @@ export interface PendingRequest {
 const sessionStates = ['none', 'connecting', 'handshake', 'csm', 'established'] as const
 
 /**
+ * RFC 7252 §4.8 transmission parameters (↔ `coap_session_set_ack_timeout`, `_ack_random_factor`,
+ * `_max_retransmit`, `_nstart`, `_default_leisure`, `_probing_rate`). Times in seconds.
+ */
+export interface TransmissionParameters {
+  /** ACK_TIMEOUT, seconds (default 2; 1–60: libcoap takes no less than 1). */
+  ackTimeout?: number
+  /** ACK_RANDOM_FACTOR (default 1.5; 1–4). */
+  ackRandomFactor?: number
+  /** MAX_RETRANSMIT (default 4; 0–20). */
+  maxRetransmit?: number
+  /** NSTART, requests in flight per peer (default 1; 1–100). */
+  nstart?: number
+  /** DEFAULT_LEISURE for multicast answers, seconds (default 5; 0–60). */
+  defaultLeisure?: number
+  /** PROBING_RATE, bytes/second (default 1; 1–1e6). */
+  probingRate?: number
+}
+
+const PARAMETER_RANGES: Record<keyof TransmissionParameters, [number, number, boolean]> = {
+  ackTimeout: [1, 60, false],
+  ackRandomFactor: [1, 4, false],
+  maxRetransmit: [0, 20, true],
+  nstart: [1, 100, true],
+  defaultLeisure: [0, 60, false],
+  probingRate: [1, 1_000_000, true],
+}
+
+/** Validates transmission parameters (TypeError/RangeError naming the field). @internal */
+export function checkParameters(p: unknown, name = 'parameters'): TransmissionParameters {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new TypeError(`${name} must be an object`)
+  for (const [k, v] of Object.entries(p)) {
+    const range = PARAMETER_RANGES[k as keyof TransmissionParameters]
+    if (range === undefined) throw new TypeError(`${name}: unknown parameter '${k}'`)
+    if (v === undefined) continue
+    if (typeof v !== 'number') throw new TypeError(`${name}.${k} must be a number, got ${typeof v}`)
+    const [min, max, integer] = range
+    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      throw new RangeError(`${name}.${k} must be ${integer ? 'an integer ' : ''}${min}–${max}, got ${v}`)
+    }
+  }
+  return p as TransmissionParameters
+}
+
+/**
  * A CoAP session (↔ `coap_session_t`). A client session holds one libcoap reference, dropped by
  * {@link Session.release} once every {@link Session.reference} has been matched. Server sessions
  * belong to libcoap; their wrapper stops being {@link Session.valid} when libcoap frees them.
@@ -134,6 +178,13 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   /** @internal */
   _setPeerCommonName(cn: string): void {
     this.#peerCommonName = cn
+  }
+
+  /** Sets RFC 7252 transmission parameters for this session (↔ `coap_session_set_*`). */
+  setParameters(parameters: TransmissionParameters): void {
+    checkParameters(parameters)
+    if (!this.valid) throw new RangeError('parameters cannot be set on a released session')
+    this.native.setParameters(parameters)
   }
 
   /** Adds a reference (↔ `coap_session_reference`); each needs its own {@link Session.release}. */
