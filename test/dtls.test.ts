@@ -8,7 +8,7 @@ import { CoapClient, CoapError, CoapServer, capabilities, versions } from '../di
 import type { CoapRequest } from '../dist/index.js'
 import { Context } from '../dist/core/index.js'
 import { makePki, type Pki } from './helpers/certs'
-import { pattern, sleep } from './helpers/bytes'
+import { expectSameBytes, pattern, sleep } from './helpers/bytes'
 
 // Loosely typed on purpose: these are the DTLS options of the API under test.
 type AnyOptions = Record<string, unknown>
@@ -22,19 +22,6 @@ type AnySession = {
 // Timeout for requests expected to fail. A wrong PSK key is only noticed when it runs out (DTLS
 // silently drops records it cannot decrypt), so it is kept short; loopback handshakes take ms.
 const FAIL_TIMEOUT = 2500
-
-function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
-  expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)
-  expect(actual!.length, `${what}: length`).toBe(expected.length)
-  let firstDiff = -1
-  for (let i = 0; i < expected.length; i++) {
-    if (actual![i] !== expected[i]) {
-      firstDiff = i
-      break
-    }
-  }
-  expect(firstDiff, `${what}: first differing byte offset`).toBe(-1)
-}
 
 // Waits (bounded) until `cond()` holds.
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {

@@ -8,20 +8,7 @@ import * as path from 'node:path'
 import { CoapClient, CoapServer } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
 import { coapClient, startCoapServer } from './helpers/peers'
-import { pattern, sleep } from './helpers/bytes'
-
-function expectSameBytes(actual: Buffer | undefined, expected: Buffer, what: string): void {
-  expect(actual, `${what}: no payload`).toBeInstanceOf(Buffer)
-  expect(actual!.length, `${what}: length`).toBe(expected.length)
-  let firstDiff = -1
-  for (let i = 0; i < expected.length; i++) {
-    if (actual![i] !== expected[i]) {
-      firstDiff = i
-      break
-    }
-  }
-  expect(firstDiff, `${what}: first differing byte offset`).toBe(-1)
-}
+import { expectSameBytes, pattern, sleep } from './helpers/bytes'
 
 // libcoap's PDU dumps at -v 7 ("v:1 t:CON c:GET i:1234 {token} [ options ] :: payload").
 function pduLines(stdout: string): string[] {
