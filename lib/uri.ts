@@ -60,8 +60,8 @@ export function parseUri(input: string | URL, name = 'url'): CoapUri {
       throw new CoapInvalidUriError(`${name} has a bad percent-encoding in '${s}'`)
     }
   }
-  let segments = url.pathname === '' || url.pathname === '/' ? [] : url.pathname.slice(1).split('/')
-  if (scheme.proto === 'ws' || scheme.proto === 'wss') segments = segments.filter((s, i) => !(i < 2 && s === ['.well-known', 'coap'][i]))
+  // For coap+ws the path is the CoAP resource's; the WebSocket endpoint is always /.well-known/coap.
+  const segments = url.pathname === '' || url.pathname === '/' ? [] : url.pathname.slice(1).split('/')
   const path = segments.map(decode)
   const query = url.search.length > 1 ? url.search.slice(1).split('&').map((q) => decode(q.replace(/\+/g, '%2B'))) : []
   const origin = `${url.protocol}//${isIP(host) === 6 ? `[${host}]` : host}:${port}`
