@@ -368,12 +368,16 @@ describe('listen and connect details', () => {
     }
   })
 
-  it('coap+ws URLs may spell out the /.well-known/coap endpoint: it is not part of the resource path', async () => {
+  it('a coap+ws URL path is the resource path (RFC 8323 §8.3); the endpoint /.well-known/coap is implied', async () => {
     const s = await startServer(WS)
     const client = newClient(WS)
-    const res = await client.get(`coap+ws://${HOST}:${s.port}/.well-known/coap/who`)
-    expect(res.code).toBe('2.05')
+    expect((await client.get(`coap+ws://${HOST}:${s.port}/who`)).code).toBe('2.05')
     expect(s.seen.map((r) => r.path)).toEqual(['/who'])
+    // Spelling the endpoint out names a different resource, which does not exist here.
+    expect((await client.get(`coap+ws://${HOST}:${s.port}/.well-known/coap/who`)).code).toBe('4.04')
+    // Discovery over WebSockets reaches /.well-known/core.
+    const links = await client.discover(`coap+ws://${HOST}:${s.port}`)
+    expect(links.map((l) => l.href)).toContain('/who')
   })
 
   it('ping() over coap:// (UDP) resolves too (empty CON answered by RST)', async () => {
