@@ -29,6 +29,8 @@ export interface NativeHandlers {
   event(session: NativeSession, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
   error(err: unknown): void
+  /** An observer was added to (1) or removed from (0) a resource. */
+  observer(resourceId: number, added: number, session: NativeSession): void
   /** A Pong (reliable transports) or the RST answering a UDP ping. */
   pong(sessionId: number): void
   /** Client: the server's identity hint → [identity, key] or undefined. */

@@ -97,7 +97,8 @@ function listenList(listen: ServerOptions['listen']): Array<string | URL> {
  * Promise takes longer than `separateResponseAfter` gets a separate response (empty ACK, the
  * answer later). Emits `'event'` `(name, session)` for libcoap session events, `'session'`
  * when a peer's session is ready (after the handshake for DTLS; `session.pskIdentity`,
- * `session.peerCommonName` tell who it is) and `'session-closed'` when libcoap frees it.
+ * `session.peerCommonName` tell who it is) and `'session-closed'` when libcoap frees it, and
+ * `'observe'`/`'unobserve'` `(resource, session)` as observers come and go.
  *
  * ```ts
  * const server = new CoapServer({ listen: 'coap://[::]:5683' })
@@ -110,6 +111,8 @@ export class CoapServer extends EventEmitter<{
   event: [SessionEventName, Session]
   session: [Session]
   'session-closed': [Session]
+  observe: [ServerResource, Session]
+  unobserve: [ServerResource, Session]
 }> {
   /** The libcoap context underneath (for `lib/core` users). */
   readonly context: Context
@@ -147,6 +150,8 @@ export class CoapServer extends EventEmitter<{
       if (this.listenerCount('error') > 0) this.emit('error', err, req)
       else process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'LIBCOAP_HANDLER_ERROR' })
     })
+    this.context.on('observe', (resource, session) => this.emit('observe', resource as ServerResource, session))
+    this.context.on('unobserve', (resource, session) => this.emit('unobserve', resource as ServerResource, session))
     this.context.on('event', (name, session) => {
       this.emit('event', name, session)
       if (session.side !== 'server') return

@@ -89,6 +89,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   onRequest_ = Napi::Persistent(handlers.Get("request").As<Napi::Function>());
   onError_ = Napi::Persistent(handlers.Get("error").As<Napi::Function>());
   onPong_ = Napi::Persistent(handlers.Get("pong").As<Napi::Function>());
+  onObserver_ = Napi::Persistent(handlers.Get("observer").As<Napi::Function>());
   const char* securityNames[kSecurityHandlers] = {"hint", "verify", "pskKey", "pskSni", "pkiSni"};
   for (int i = 0; i < kSecurityHandlers; i++) {
     onSecurity_[i] = Napi::Persistent(handlers.Get(securityNames[i]).As<Napi::Function>());
@@ -108,6 +109,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   coap_register_nack_handler(core_->ctx, OnNack);
   coap_register_event_handler(core_->ctx, OnEvent);
   coap_register_pong_handler(core_->ctx, OnPong);
+  coap_persist_track_funcs(core_->ctx, OnObserveAdded, OnObserveDeleted, nullptr, nullptr, nullptr, 0, this);
 
   int fd = coap_context_get_coap_fd(core_->ctx);
   if (fd < 0) {
@@ -149,6 +151,8 @@ void Context::Shutdown() {
   }
   serverSessions_.clear();
   pendingAsync_.clear();
+  observers_.clear();
+  addedObserver_ = nullptr;
   resources_.clear();
   endpoints_.clear();
   core_->deferredReleases.clear();  // coap_free_context frees every session regardless
@@ -295,6 +299,29 @@ void Context::OnPong(coap_session_t* session, const coap_pdu_t*, const coap_mid_
   self->Invoke(self->onPong_, {Number(self->Env(), wrapper->Id())});
 }
 
+int Context::OnObserveAdded(coap_session_t* session, coap_subscription_t* key, coap_proto_t, coap_address_t*,
+                            coap_addr_tuple_t*, coap_bin_const_t*, coap_bin_const_t*, void* arg) {
+  auto* self = static_cast<Context*>(arg);
+  self->addedObserver_ = key;
+  self->addedObserverSession_ = session;
+  return 1;
+}
+
+int Context::OnObserveDeleted(coap_session_t* session, coap_subscription_t* key, void* arg) {
+  auto* self = static_cast<Context*>(arg);
+  if (self->addedObserver_ == key) self->addedObserver_ = nullptr;
+  auto found = self->observers_.find(key);
+  if (found == self->observers_.end()) return 1;
+  int32_t resourceId = found->second;
+  self->observers_.erase(found);
+  if (self->canCallJs_) {
+    napi_env env = self->Env();
+    QuietHandleScope scope(env);
+    self->Invoke(self->onObserver_, {Number(env, resourceId), Number(env, 0), self->SessionValue(session)});
+  }
+  return 1;
+}
+
 void Context::ForgetSession(coap_session_t* session) {
   for (auto it = pendingAsync_.begin(); it != pendingAsync_.end();) {
     it = it->second.session == session ? pendingAsync_.erase(it) : std::next(it);
@@ -354,6 +381,12 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   if (sessionObject == nullptr) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
     return;
+  }
+  if (self->addedObserver_ != nullptr && self->addedObserverSession_ == session) {
+    int32_t resourceId = (int32_t)(intptr_t)coap_resource_get_userdata(resource);
+    self->observers_[self->addedObserver_] = resourceId;
+    self->addedObserver_ = nullptr;
+    self->Invoke(self->onObserver_, {Number(env, resourceId), Number(env, 1), sessionObject});
   }
   napi_value raw = self->Invoke(
       self->onRequest_,

@@ -56,6 +56,10 @@ class Context : public Napi::ObjectWrap<Context> {
                      const coap_mid_t mid);
   static int OnEvent(coap_session_t* session, const coap_event_t event);
   static void OnPong(coap_session_t* session, const coap_pdu_t* received, const coap_mid_t mid);
+  static int OnObserveAdded(coap_session_t* session, coap_subscription_t* key, coap_proto_t proto,
+                            coap_address_t* listen, coap_addr_tuple_t* addr, coap_bin_const_t* raw,
+                            coap_bin_const_t* oscore, void* arg);
+  static int OnObserveDeleted(coap_session_t* session, coap_subscription_t* key, void* arg);
   static void OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                         const coap_string_t* query, coap_pdu_t* response);
 
@@ -98,7 +102,12 @@ class Context : public Napi::ObjectWrap<Context> {
   std::shared_ptr<ContextCore> core_;
   uv_poll_t* poll_ = nullptr;
   Napi::AsyncContext* asyncContext_ = nullptr;
-  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_, onPong_;
+  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_, onPong_, onObserver_;
+  // Observers by subscription: libcoap reports an added observer just before it calls the
+  // resource's handler for that request, which is when we learn the resource.
+  std::unordered_map<coap_subscription_t*, int32_t> observers_;
+  coap_subscription_t* addedObserver_ = nullptr;
+  coap_session_t* addedObserverSession_ = nullptr;
   Napi::FunctionReference onSecurity_[kSecurityHandlers];
   std::vector<std::unique_ptr<ClientSecurity>> clientSecurity_;
   ServerSecurity serverSecurity_;

@@ -129,3 +129,38 @@ describe('notify() errors', () => {
     expect(() => r.notify()).toThrow(RangeError)
   })
 })
+
+describe("'observe'/'unobserve' events and the observer count", () => {
+  it('count follows registrations, deregistrations and observers that went away', async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0' })
+    cleanups.push(() => server.close())
+    let value = 0
+    const resource = server.resource('/c', { observable: true }).get(() => String(value))
+    const events: string[] = []
+    server.on('observe', (r, s) => events.push(`+${r.path} ${s.remote}`))
+    server.on('unobserve', (r, s) => events.push(`-${r.path} ${s.remote}`))
+    const [ep] = await server.listen()
+    const url = `coap://127.0.0.1:${ep.port}/c`
+    const ticker = setInterval(() => {
+      value++
+      resource.notify()
+    }, 30)
+    cleanups.push(() => clearInterval(ticker))
+
+    const a = newClient()
+    const first = a.observe(url)
+    await first.next()
+    expect(resource.observers).toBe(1)
+    const b = new CoapClient({ timeout: 5000 })
+    const second = b.observe(url)
+    await second.next()
+    expect(resource.observers).toBe(2)
+    await first.return(undefined) // deregisters
+    // b goes away without deregistering: libcoap drops it when a notification bounces.
+    await b.close()
+    for (let i = 0; i < 100 && resource.observers > 0; i++) await sleep(20)
+    expect(resource.observers).toBe(0)
+    expect(events.filter((e) => e.startsWith('+'))).toHaveLength(2)
+    expect(events.filter((e) => e.startsWith('-'))).toHaveLength(2)
+  })
+})

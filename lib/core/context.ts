@@ -168,11 +168,18 @@ function checkAddress(addr: unknown, what: string): Address {
  * endpoint). `close()` (or `await using`) frees everything; pending requests then fail with
  * `ERR_COAP_CLOSED`.
  *
- * Emits `'event'` `(name, session)` for session events and `'error'` `(err, req)` when a resource
- * handler throws (the request is answered with 5.00). Without an `'error'` listener the error
+ * Emits `'event'` `(name, session)` for session events, `'error'` `(err, req)` when a resource
+ * handler throws (the request is answered with 5.00), and `'observe'`/`'unobserve'`
+ * `(resource, session)` when libcoap adds or removes an observer (deregistration, RST, or the
+ * session going away). Without an `'error'` listener the error
  * becomes a process warning, never a crash.
  */
-export class Context extends EventEmitter<{ event: [SessionEventName, Session]; error: [unknown, CoapRequest | undefined] }> {
+export class Context extends EventEmitter<{
+  event: [SessionEventName, Session]
+  error: [unknown, CoapRequest | undefined]
+  observe: [Resource, Session]
+  unobserve: [Resource, Session]
+}> {
   #native: NativeContext | undefined
   #shared = new Int32Array(4)
   #sessions = new Map<number, Session>()
@@ -208,6 +215,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
         ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
       },
       pong: (sid) => ref.deref()?._native.pong(sid),
+      observer: (rid, added, session) => ref.deref()?._native.observer(rid, added, session),
       nack: (sid, token, reason, log) => ref.deref()?._native.nack(sid, token, reason, log),
       event: (session, ev) => ref.deref()?._native.event(session, ev),
       request: (rid, method, type, session, payload, options) => ref.deref()?._native.request(rid, method, type, session, payload, options),
@@ -225,6 +233,7 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
     nack: (sid, token, reason, log) => this.#onNack(sid, token, reason, log),
     pong: (sid) => this.#onPong(sid),
+    observer: (rid, added, session) => this.#onObserver(rid, added === 1, session),
     event: (session, ev) => this.#onEvent(session, ev),
     request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
     error: (err) => this.#report(err, undefined),
@@ -715,6 +724,15 @@ export class Context extends EventEmitter<{ event: [SessionEventName, Session]; 
     const pdu = new Pdu(code, type, mid, token, payload, options)
     if (pending.notify) pending.notify(pdu)
     else pending.settle(undefined, pdu)
+  }
+
+  #onObserver(rid: number, added: boolean, ns: NativeSession): void {
+    const resource = this.#resources[rid]
+    if (resource === undefined) return
+    resource._observers = Math.max(0, resource._observers + (added ? 1 : -1))
+    const session = this.#sessionFor(ns)
+    void session.remote
+    queueMicrotask(() => this.emit(added ? 'observe' : 'unobserve', resource, session))
   }
 
   #onPong(sid: number): void {

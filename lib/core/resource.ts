@@ -81,6 +81,13 @@ export class Resource {
   _onHandler: ((method: number) => void) | undefined
   /** @internal */
   _notify: (() => boolean) | undefined
+  /** @internal */
+  _observers = 0
+
+  /** How many observers the resource has (libcoap's subscriptions). */
+  get observers(): number {
+    return this._observers
+  }
 
   constructor(path: string, attributes: ResourceAttributes = {}) {
     if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${path === null ? 'null' : typeof path}`)
