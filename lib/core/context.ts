@@ -4,163 +4,39 @@
  * @module
  */
 import '../dispose'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import { Method, methodName, parseCode, type MessageTypeName, type MethodName } from '../codes'
+import { Method, methodName, parseCode } from '../codes'
 import { parseContentFormat } from '../content-format'
 import {
-  CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError,
-  CoapError, CoapListenError, CoapResetError, CoapSendError, CoapTimeoutError, CoapTlsError,
+  CoapAbortedError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError, CoapListenError, CoapSendError,
+  CoapTimeoutError, CoapTlsError,
 } from '../errors'
 import { appendOptions, encodeOptions } from '../options'
 import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
-  type ClientPki, type ClientPsk, type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
+  type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
 } from '../security'
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
-import type { Proto } from '../uri'
-import { eventNames, nackReasons, protoNumber, type NackReason, type SessionEventName } from './constants'
+import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
 import { Observation } from './observation'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
 import { Resource, linkAttributes, type HandlerResult } from './resource'
 import { Session, type PendingRequest } from './session'
+import {
+  CONNECTION_LOST, DEFAULT_CODE, RELIABLE_PROTOS, SECURE_PROTOS, SYSTEM_CA_DIR,
+  checkAddress, checkCount, checkProto, checkSend, nackError,
+} from './checks'
+import type { ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
 
-/** Where to reach or where to listen: a numeric IP address (v4 or v6) and a port. */
-export interface Address {
-  host: string
-  port: number
-}
-
-/**
- * Options of {@link Context.newClientSession} (↔ `coap_new_client_session`, and with `psk` or
- * `pki` `coap_new_client_session_psk2` / `_pki`).
- */
-export interface ClientSessionOptions {
-  /** Transport (default `'udp'`). */
-  proto?: Proto
-  /** Numeric remote address (resolve names first, e.g. with `node:dns`). */
-  remote: Address
-  /** DTLS pre-shared key (required for `'dtls'` unless `pki` is given). */
-  psk?: ClientPsk
-  /** DTLS/TLS certificates. */
-  pki?: ClientPki
-  /** Host name for the WebSocket upgrade's Host header (`'ws'`/`'wss'`; default: the address). */
-  wsHost?: string
-}
-
-/** Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`). */
-export interface EndpointOptions {
-  proto?: Proto
-  /** Numeric local address, e.g. `'::'` or `'127.0.0.1'`. */
-  host: string
-  /** Port; 0 picks a free one. */
-  port: number
-}
-
-/** A listening endpoint (↔ `coap_endpoint_t`). */
-export interface Endpoint {
-  readonly proto: Proto
-  readonly host: string
-  /** The bound port (the real one when 0 was asked for). */
-  readonly port: number
-}
+export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
 
 const endpointIds = new WeakMap<Endpoint, number>()
 
-/** A request for {@link Context.send}. */
-export interface SendInit {
-  method: MethodName
-  type?: Extract<MessageTypeName, 'CON' | 'NON'>
-  /** Options as `[number, encoded value]` pairs, in any order (libcoap sorts them). */
-  options?: Array<[number, Buffer]>
-  payload?: Buffer
-}
-
-/** Per-send settings. */
-export interface SendOptions {
-  /** Milliseconds until the request fails with `ERR_COAP_TIMEOUT`; 0 = libcoap's own limits only. */
-  timeout?: number
-  signal?: AbortSignal
-}
-
 /** Contexts with something outstanding: reachable, so never collected mid-exchange. */
 const active = new Set<Context>()
-
-const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
-const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls', 'tcp', 'tls', 'ws', 'wss'])
-const SECURE_PROTOS: ReadonlySet<Proto> = new Set(['dtls', 'tls', 'wss'])
-const SYSTEM_CA_DIR = '/etc/ssl/certs'
-const RELIABLE_PROTOS: ReadonlySet<Proto> = new Set(['tcp', 'tls', 'ws', 'wss'])
-const CONNECTION_LOST: ReadonlySet<SessionEventName> = new Set([
-  'tcp-failed', 'tcp-closed', 'session-failed', 'session-closed', 'ws-closed', 'dtls-closed', 'dtls-error', 'keepalive-failure',
-])
-
-function nackError(reason: NackReason, where: string, detail: string): CoapError {
-  const why = detail ? `: ${detail}` : ''
-  switch (reason) {
-    case 'too-many-retries':
-      return new CoapTimeoutError(`no response from ${where}: libcoap gave up retransmitting`)
-    case 'rst':
-      return new CoapResetError(`${where} answered with a Reset`)
-    case 'tls-failed':
-      return new CoapDtlsHandshakeError(`DTLS handshake with ${where} failed${why}`)
-    case 'tls-layer-failed':
-      return new CoapTlsError(`TLS layer to ${where} failed${why}`)
-    case 'bad-response':
-      return new CoapBadResponseError(`malformed response from ${where}`)
-    default:
-      return new CoapConnectionError(`cannot reach ${where} (${reason})`)
-  }
-}
-
-function checkSend(session: unknown, ctx: Context, init: SendInit, options: SendOptions): void {
-  if (!(session instanceof Session) || session.context !== ctx) throw new TypeError('session must be a Session of this context')
-  if (typeof init !== 'object' || init === null) throw new TypeError(`init must be an object { method, type?, options?, payload? }, got ${init === null ? 'null' : typeof init}`)
-  if (typeof init.method !== 'string' || !Object.hasOwn(Method, init.method)) throw new RangeError(`init.method must be one of ${Object.keys(Method).join(', ')}, got ${String(init.method)}`)
-  if (init.type !== undefined && init.type !== 'CON' && init.type !== 'NON') throw new RangeError(`init.type must be 'CON' or 'NON', got ${String(init.type)}`)
-  if (init.payload !== undefined && !Buffer.isBuffer(init.payload)) throw new TypeError(`init.payload must be a Buffer, got ${typeof init.payload}`)
-  if (init.options !== undefined) {
-    if (!Array.isArray(init.options)) throw new TypeError(`init.options must be an array of [number, Buffer] pairs, got ${typeof init.options}`)
-    for (const o of init.options) {
-      if (!Array.isArray(o) || typeof o[0] !== 'number' || !Buffer.isBuffer(o[1])) throw new TypeError('init.options entries must be [number, Buffer] pairs')
-      if (!Number.isInteger(o[0]) || o[0] < 1 || o[0] > 65535) throw new RangeError(`init.options: option number must be 1-65535, got ${o[0]}`)
-      if (o[1].length > 65535) throw new RangeError(`init.options: value of option ${o[0]} is longer than 65535 bytes`)
-    }
-  }
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object { timeout?, signal? }')
-  const { timeout, signal } = options
-  if (timeout !== undefined) {
-    if (typeof timeout !== 'number') throw new TypeError(`options.timeout must be a number of milliseconds, got ${typeof timeout}`)
-    if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) throw new RangeError(`options.timeout must be 0 to 2147483647 ms, got ${timeout}`)
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
-}
-
-function checkCount(n: unknown, name: string): number {
-  if (typeof n !== 'number') throw new TypeError(`${name} must be a number, got ${typeof n}`)
-  if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new RangeError(`${name} must be an integer 0-1000000, got ${n}`)
-  return n
-}
-
-function checkProto(proto: unknown, what: string): Proto {
-  if (typeof proto !== 'string') throw new TypeError(`${what}.proto must be a string, got ${typeof proto}`)
-  if (!(proto in protoNumber)) throw new RangeError(`${what}.proto must be one of ${Object.keys(protoNumber).join(', ')}, got '${proto}'`)
-  if (!SUPPORTED_PROTOS.has(proto as Proto)) throw new RangeError(`${what}.proto '${proto}' is not available in this release (only ${[...SUPPORTED_PROTOS].map((p) => `'${p}'`).join(', ')})`)
-  return proto as Proto
-}
-
-function checkAddress(addr: unknown, what: string): Address {
-  if (typeof addr !== 'object' || addr === null) throw new TypeError(`${what} must be an object { host, port }`)
-  const { host, port } = addr as Address
-  if (typeof host !== 'string') throw new TypeError(`${what}.host must be a string, got ${typeof host}`)
-  if (isIP(host) === 0) throw new RangeError(`${what}.host must be a numeric IP address, got '${host}'`)
-  if (typeof port !== 'number') throw new TypeError(`${what}.port must be a number, got ${typeof port}`)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`${what}.port must be an integer 0-65535, got ${port}`)
-  return { host, port }
-}
 
 /**
  * A libcoap context (↔ `coap_context_t`). Its sockets are watched by one libuv poll handle that
