@@ -6,12 +6,15 @@
   "targets": [
     {
       "target_name": "libcoap",
+      "product_name": "libcoap",
+      "product_prefix": "",
       "sources": [
         "native/address.cc",
         "native/context.cc",
         "native/log.cc",
         "native/module.cc",
         "native/options.cc",
+        "native/requests.cc",
         "native/security.cc",
         "native/session.cc"
       ],

@@ -10,46 +10,16 @@
 #include "options.h"
 #include "log.h"
 #include "session.h"
+#include "util.h"
 
 namespace coapnode {
 
-namespace {
+using namespace detail;
 
+namespace {
 constexpr int kEpollBatch = 64;
 constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
 constexpr int kDatagramRepeat = 8;
-// A response code libcoap refuses to send (class 1): the request is then dropped unanswered,
-// which is how a handler holds back the ACK while its answer may still be piggybacked.
-constexpr coap_pdu_code_t kDropResponse = (coap_pdu_code_t)(1 << 5);
-
-std::string Hex(const uint8_t* data, size_t len) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
-  for (size_t i = 0; i < len; i++) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 15];
-  }
-  return out;
-}
-
-void FreeCopy(coap_session_t*, void* data) { std::free(data); }
-
-// A handle scope that never throws (libcoap callbacks must not).
-struct QuietHandleScope {
-  napi_env env;
-  napi_handle_scope scope = nullptr;
-  explicit QuietHandleScope(napi_env e) : env(e) { napi_open_handle_scope(env, &scope); }
-  ~QuietHandleScope() {
-    if (scope != nullptr) napi_close_handle_scope(env, scope);
-  }
-};
-
-uint8_t* CopyBytes(const uint8_t* data, size_t len) {
-  auto* copy = static_cast<uint8_t*>(std::malloc(len));
-  if (copy != nullptr) std::memcpy(copy, data, len);
-  return copy;
-}
-
 }  // namespace
 
 Napi::Function Context::Define(Napi::Env env) {
@@ -343,146 +313,6 @@ napi_value Context::ServerSessionObject(coap_session_t* session) {
   return obj;
 }
 
-void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
-                        const coap_string_t* query, coap_pdu_t* response) {
-  Context* self = FromCoap(coap_session_get_context(session));
-  if (self == nullptr || !self->canCallJs_) {
-    coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
-    return;
-  }
-  coap_bin_const_t token = coap_pdu_get_token(request);
-  coap_async_t* async = coap_find_async(session, token);
-  if (async != nullptr) {
-    // libcoap calls again once a separate response was triggered: answer with the stored result.
-    auto found = self->pendingAsync_.find((int32_t)(intptr_t)coap_async_get_app_data(async));
-    if (found == self->pendingAsync_.end() || !found->second.ready) {
-      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-      return;
-    }
-    self->FinishAsync(resource, session, request, query, response, found->second);
-    self->pendingAsync_.erase(found);
-    return;
-  }
-  if (!self->pendingAsync_.empty() && self->IsHeldDuplicate(session, token)) {
-    coap_pdu_set_code(response, kDropResponse);  // retransmission of a request still being handled
-    return;
-  }
-
-  Napi::Env env = self->Env();
-  QuietHandleScope scope(env);
-  coap_opt_filter_t skip;
-  coap_option_filter_clear(&skip);
-  coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);  // known from the resource
-  int32_t* shared = self->sharedData_;
-  shared[0] = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-  shared[1] = -1;
-  shared[2] = 0;
-  napi_value sessionObject = self->ServerSessionObject(session);
-  if (sessionObject == nullptr) {
-    coap_pdu_set_code(response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE);
-    return;
-  }
-  if (self->addedObserver_ != nullptr && self->addedObserverSession_ == session) {
-    int32_t resourceId = (int32_t)(intptr_t)coap_resource_get_userdata(resource);
-    self->observers_[self->addedObserver_] = resourceId;
-    self->addedObserver_ = nullptr;
-    self->Invoke(self->onObserver_, {Number(env, resourceId), Number(env, 1), sessionObject});
-  }
-  napi_value raw = self->Invoke(
-      self->onRequest_,
-      {Number(env, (double)(intptr_t)coap_resource_get_userdata(resource)), Number(env, coap_pdu_get_code(request)),
-       Number(env, coap_pdu_get_type(request)),
-       sessionObject, ReadPayload(env, request), ReadFlatOptions(env, request, &skip)});
-  if (raw == nullptr) {
-    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-    return;
-  }
-  Napi::Value result(env, raw);
-
-  if (shared[0] == 0) {
-    int32_t id = shared[3];
-    if (shared[2] == 2 && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
-      // Hold the ACK: JS answers in time (piggybacked) or calls Separate() when the delay expires.
-      coap_pdu_t* copy = coap_pdu_duplicate(request, session, token.length, token.s, nullptr);
-      if (copy != nullptr) {
-        PendingAsync pending{session};
-        pending.held.reset(copy);
-        pending.heldMid = coap_pdu_get_mid(request);
-        self->pendingAsync_[id] = std::move(pending);
-        coap_pdu_set_code(response, kDropResponse);
-        return;
-      }
-    }
-    // The handler's result is not ready: libcoap sends the empty ACK now and calls this handler
-    // again when CompleteAsync() triggers it.
-    async = coap_register_async(session, request, 0);
-    if (async == nullptr) {
-      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-      return;
-    }
-    coap_async_set_app_data(async, (void*)(intptr_t)id);
-    PendingAsync pending{session};
-    pending.async = async;
-    self->pendingAsync_[id] = std::move(pending);
-    return;
-  }
-
-  Napi::Value payload = result;
-  Napi::Value options;
-  if (shared[2] != 0 && result.IsArray()) {
-    payload = result.As<Napi::Array>().Get(0u);
-    options = result.As<Napi::Array>().Get(1u);
-  }
-  const uint8_t* optData = nullptr;
-  size_t optLen = 0;
-  if (!options.IsEmpty() && options.IsBuffer()) {
-    optData = options.As<Napi::Buffer<uint8_t>>().Data();
-    optLen = options.As<Napi::Buffer<uint8_t>>().Length();
-  }
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  if (payload.IsBuffer()) {
-    data = payload.As<Napi::Buffer<uint8_t>>().Data();
-    len = payload.As<Napi::Buffer<uint8_t>>().Length();
-  }
-  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, data, len);
-}
-
-void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
-                          const coap_string_t* query, coap_pdu_t* response, PendingAsync& result) {
-  FillResponse(resource, session, request, query, response, result.code, result.contentFormat,
-               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(),
-               reinterpret_cast<const uint8_t*>(result.payload.data()), result.payload.size());
-}
-
-void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
-                           const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                           const uint8_t* options, size_t optionsLength, const uint8_t* payload,
-                           size_t payloadLength) {
-  coap_pdu_set_code(response, (coap_pdu_code_t)code);
-  if (optionsLength > 0 && !AddFlatOptions(response, options, optionsLength)) {
-    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-    return;
-  }
-  if (payloadLength > 0) {
-    // libcoap's large-data call always writes a Content-Format; a handler that asked for none
-    // gets a plain body when it fits one PDU.
-    if (contentFormat < 0 && coap_add_data(response, payloadLength, payload)) return;
-    uint8_t* copy = CopyBytes(payload, payloadLength);
-    if (copy == nullptr ||
-        !coap_add_data_large_response(resource, session, request, response, query,
-                                      (uint16_t)(contentFormat < 0 ? COAP_MEDIATYPE_APPLICATION_OCTET_STREAM
-                                                                   : contentFormat),
-                                      -1, 0, payloadLength, copy, FreeCopy, copy)) {
-      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-      return;
-    }
-  } else if (contentFormat >= 0) {
-    uint8_t buf[4];
-    coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, contentFormat), buf);
-  }
-}
-
 Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
@@ -770,100 +600,6 @@ Napi::Value Context::Send(const Napi::CallbackInfo& info) {
   if (closeRequested_) Shutdown();
   if (mid == COAP_INVALID_MID) throw Napi::Error::New(env, "coap_send() failed");
   return Napi::Number::New(env, mid);
-}
-
-Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t id = info[0].As<Napi::Number>().Int32Value();
-  auto found = pendingAsync_.find(id);
-  if (found == pendingAsync_.end() || core_->Closed()) return Napi::Boolean::New(env, false);  // peer gone
-  PendingAsync& p = found->second;
-  p.code = info[1].As<Napi::Number>().Int32Value();
-  p.contentFormat = info[2].As<Napi::Number>().Int32Value();
-  if (info[3].IsBuffer()) {
-    auto b = info[3].As<Napi::Buffer<char>>();
-    p.payload.assign(b.Data(), b.Length());
-  }
-  if (info[4].IsBuffer()) {
-    auto b = info[4].As<Napi::Buffer<char>>();
-    p.options.assign(b.Data(), b.Length());
-  }
-  p.ready = true;
-  if (p.held) {
-    if (SendPiggybacked(p)) {
-      pendingAsync_.erase(found);
-      return Napi::Boolean::New(env, true);
-    }
-    if (!StartSeparate(p, id)) {
-      pendingAsync_.erase(found);
-      return Napi::Boolean::New(env, false);
-    }
-  }
-  coap_async_trigger(p.async);  // libcoap re-runs the handler from its timer, on the poll fd
-  return Napi::Boolean::New(env, true);
-}
-
-Napi::Value Context::Separate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int32_t id = info[0].As<Napi::Number>().Int32Value();
-  auto found = pendingAsync_.find(id);
-  if (found == pendingAsync_.end() || core_->Closed() || !found->second.held) return Napi::Boolean::New(env, false);
-  bool ok = StartSeparate(found->second, id);
-  if (!ok) pendingAsync_.erase(found);
-  return Napi::Boolean::New(env, ok);
-}
-
-bool Context::IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) const {
-  for (const auto& entry : pendingAsync_) {
-    const PendingAsync& p = entry.second;
-    if (p.session != session || !p.held) continue;
-    coap_bin_const_t held = coap_pdu_get_token(p.held.get());
-    if (held.length == token.length && std::memcmp(held.s, token.s, token.length) == 0) return true;
-  }
-  return false;
-}
-
-bool Context::StartSeparate(PendingAsync& p, int32_t id) {
-  coap_pdu_t* ack = coap_pdu_init(COAP_MESSAGE_ACK, COAP_EMPTY_CODE, p.heldMid, 4);
-  if (ack == nullptr) return false;
-  {
-    InLibcoap guard(*core_);
-    coap_send(p.session, ack);
-    p.async = coap_register_async(p.session, p.held.get(), 0);
-  }
-  p.held.reset();
-  core_->DrainDeferred();
-  if (p.async == nullptr) return false;
-  coap_async_set_app_data(p.async, (void*)(intptr_t)id);
-  return true;
-}
-
-bool Context::SendPiggybacked(PendingAsync& p) {
-  coap_pdu_t* request = p.held.get();
-  coap_bin_const_t token = coap_pdu_get_token(request);
-  coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_ACK, (coap_pdu_code_t)p.code, p.heldMid,
-                                  coap_session_max_pdu_size(p.session));
-  if (pdu == nullptr) return false;
-  bool ok = coap_add_token(pdu, token.length, token.s) &&
-            (p.options.empty() ||
-             AddFlatOptions(pdu, reinterpret_cast<const uint8_t*>(p.options.data()), p.options.size()));
-  if (ok && p.contentFormat >= 0) {
-    uint8_t buf[4];
-    ok = coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, p.contentFormat), buf);
-  }
-  // Bodies too large for one PDU take the separate path, where libcoap does block-wise.
-  ok = ok && (p.payload.empty() ||
-              coap_add_data(pdu, p.payload.size(), reinterpret_cast<const uint8_t*>(p.payload.data())));
-  if (!ok) {
-    coap_delete_pdu(pdu);
-    return false;
-  }
-  {
-    InLibcoap guard(*core_);
-    coap_send(p.session, pdu);
-  }
-  core_->DrainDeferred();
-  return true;
 }
 
 Napi::Value Context::SetActive(const Napi::CallbackInfo& info) {
