@@ -7,7 +7,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { CoapClient, CoapServer } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
-import { coapClient, startCoapServer } from './helpers/peers'
+import { coapClient, startCoapServer, COAP_SERVER_BANNER } from './helpers/peers'
 import { expectSameBytes, pattern, sleep } from './helpers/bytes'
 
 // libcoap's PDU dumps at -v 7 ("v:1 t:CON c:GET i:1234 {token} [ options ] :: payload").
@@ -15,9 +15,6 @@ function pduLines(stdout: string): string[] {
   return stdout.split('\n').filter((l) => l.startsWith('v:1 '))
 }
 
-const BANNER =
-  'This is a test server made with libcoap (see https://libcoap.net)\n' +
-  'Copyright (C) 2010--2024 Olaf Bergmann <bergmann@tzi.org> and others\n\n'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -50,7 +47,7 @@ describe('our client → libcoap coap-server', () => {
     expect(res.ok).toBe(true)
     expect(res.type).toBe('ACK')
     expect(res.contentFormat).toBe(0)
-    expect(res.text()).toBe(BANNER)
+    expect(res.text()).toMatch(COAP_SERVER_BANNER)
   })
 
   it('GET /time gives the time with Max-Age 1; ?ticks and FETCH "ticks" give seconds', async () => {
@@ -122,7 +119,7 @@ describe('our client → libcoap coap-server', () => {
     const res = await newClient().get(server.url('/'), { confirmable: false })
     expect(res.code).toBe('2.05')
     expect(res.type).toBe('NON')
-    expect(res.text()).toBe(BANNER)
+    expect(res.text()).toMatch(COAP_SERVER_BANNER)
   })
 
   it('/.well-known/core lists the resources in link format', async () => {

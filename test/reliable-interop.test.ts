@@ -9,7 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { CoapClient, CoapServer } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
-import { coapClient, freePort, startCoapServer } from './helpers/peers'
+import { coapClient, freePort, startCoapServer, COAP_SERVER_BANNER } from './helpers/peers'
 import { expectSameBytes, pattern } from './helpers/bytes'
 
 type AnyOptions = Record<string, unknown>
@@ -18,9 +18,6 @@ type AnySession = { proto?: string; maxPduSize?: number; pskIdentity?: string }
 const HOST = '127.0.0.1'
 const PSK_KEY = 'interop-tcp-psk'
 const BIG = 100 * 1024 + 123 // not a multiple of the block size
-const BANNER =
-  'This is a test server made with libcoap (see https://libcoap.net)\n' +
-  'Copyright (C) 2010--2024 Olaf Bergmann <bergmann@tzi.org> and others\n\n'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -87,7 +84,7 @@ describe('our client → libcoap coap-server', () => {
       const res = await client.get(server.rurl('/'))
       expect(res.code, server.output()).toBe('2.05')
       expect(res.type).toBe('CON')
-      expect(res.text()).toBe(BANNER)
+      expect(res.text()).toMatch(COAP_SERVER_BANNER)
       const initial = await client.get(server.rurl('/example_data'))
       expect(initial.code).toBe('2.05')
       expect(initial.payload.length).toBe(1500)

@@ -2,8 +2,7 @@
 // source by `node deps/build-tools.js` into deps/.work/bin. Used by interop tests; loopback only.
 //
 // Resources of a plain `coap-server` (examples/coap-server.c, init_resources()) tests can rely on:
-//   /              GET: text/plain banner "This is a test server made with libcoap (see https://libcoap.net)\n
-//                  Copyright (C) 2010--2024 Olaf Bergmann <bergmann@tzi.org> and others\n\n"
+//   /              GET: a text/plain banner starting "This is a test server made with libcoap"
 //   /time          GET (observable; `?ticks` gives seconds since the epoch, else "Mon DD HH:MM:SS" UTC),
 //                  FETCH (payload "ticks"), PUT (sets the clock), DELETE (later GETs give 4.04)
 //   /async         GET: empty ACK, then a separate response "done" after 4 s (`?N` sets the delay to
@@ -228,3 +227,6 @@ export async function startCoapServer(
   }
   throw lastError
 }
+
+/** What coap-server's `/` answers with (its banner text, checked by its first words only). */
+export const COAP_SERVER_BANNER = /^This is a test server made with libcoap \(see https:\/\/libcoap\.net\)\n/
