@@ -121,6 +121,7 @@ void Context::Shutdown() {
   }
   serverSessions_.clear();
   pendingAsync_.clear();
+  heldKeys_.clear();
   observers_.clear();
   addedObserver_ = nullptr;
   resources_.clear();
@@ -295,6 +296,11 @@ int Context::OnObserveDeleted(coap_session_t* session, coap_subscription_t* key,
 void Context::ForgetSession(coap_session_t* session) {
   for (auto it = pendingAsync_.begin(); it != pendingAsync_.end();) {
     it = it->second.session == session ? pendingAsync_.erase(it) : std::next(it);
+  }
+  // Held-request keys of this session now point at nothing; drop them rather than wait.
+  std::string prefix(reinterpret_cast<const char*>(&session), sizeof session);
+  for (auto it = heldKeys_.begin(); it != heldKeys_.end();) {
+    it = it->first.compare(0, prefix.size(), prefix) == 0 ? heldKeys_.erase(it) : std::next(it);
   }
   auto found = serverSessions_.find(session);
   if (found == serverSessions_.end()) return;

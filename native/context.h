@@ -95,7 +95,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value Separate(const Napi::CallbackInfo& info);
   bool StartSeparate(PendingAsync& pending, int32_t id);
   bool SendPiggybacked(PendingAsync& pending);
-  bool IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) const;
+  bool IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token);
   Napi::Value SetActive(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
@@ -119,6 +119,10 @@ class Context : public Napi::ObjectWrap<Context> {
   bool hasStreamEndpoint_ = false;
   std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
   std::unordered_map<int32_t, PendingAsync> pendingAsync_;
+  // Held requests by session and token, so a retransmission is recognised without a scan of
+  // pendingAsync_ on every request. Entries are checked against pendingAsync_ when found, so one
+  // left behind by a failure path is harmless and dropped then.
+  std::unordered_map<std::string, int32_t> heldKeys_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
   std::unordered_map<int32_t, coap_endpoint_t*> endpoints_;  // likewise, unless removed first
   int32_t nextEndpointId_ = 1;

@@ -12,6 +12,14 @@ namespace coapnode {
 
 using namespace detail;
 
+namespace {
+std::string HeldKey(const coap_session_t* session, coap_bin_const_t token) {
+  std::string key(reinterpret_cast<const char*>(&session), sizeof session);
+  key.append(reinterpret_cast<const char*>(token.s), token.length);
+  return key;
+}
+}  // namespace
+
 void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                         const coap_string_t* query, coap_pdu_t* response) {
   Context* self = FromCoap(coap_session_get_context(session));
@@ -32,7 +40,7 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     self->pendingAsync_.erase(found);
     return;
   }
-  if (!self->pendingAsync_.empty() && self->IsHeldDuplicate(session, token)) {
+  if (!self->heldKeys_.empty() && self->IsHeldDuplicate(session, token)) {
     coap_pdu_set_code(response, kDropResponse);  // retransmission of a request still being handled
     return;
   }
@@ -78,6 +86,7 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
         pending.held.reset(copy);
         pending.heldMid = coap_pdu_get_mid(request);
         self->pendingAsync_[id] = std::move(pending);
+        self->heldKeys_[HeldKey(session, token)] = id;
         coap_pdu_set_code(response, kDropResponse);
         return;
       }
@@ -193,13 +202,12 @@ Napi::Value Context::Separate(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, ok);
 }
 
-bool Context::IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) const {
-  for (const auto& entry : pendingAsync_) {
-    const PendingAsync& p = entry.second;
-    if (p.session != session || !p.held) continue;
-    coap_bin_const_t held = coap_pdu_get_token(p.held.get());
-    if (held.length == token.length && std::memcmp(held.s, token.s, token.length) == 0) return true;
-  }
+bool Context::IsHeldDuplicate(coap_session_t* session, coap_bin_const_t token) {
+  auto key = heldKeys_.find(HeldKey(session, token));
+  if (key == heldKeys_.end()) return false;
+  auto found = pendingAsync_.find(key->second);
+  if (found != pendingAsync_.end() && found->second.session == session && found->second.held) return true;
+  heldKeys_.erase(key);  // left behind when its entry went
   return false;
 }
 
@@ -211,6 +219,7 @@ bool Context::StartSeparate(PendingAsync& p, int32_t id) {
     coap_send(p.session, ack);
     p.async = coap_register_async(p.session, p.held.get(), 0);
   }
+  heldKeys_.erase(HeldKey(p.session, coap_pdu_get_token(p.held.get())));
   p.held.reset();
   core_->DrainDeferred();
   if (p.async == nullptr) return false;
@@ -243,6 +252,7 @@ bool Context::SendPiggybacked(PendingAsync& p) {
     coap_send(p.session, pdu);
   }
   core_->DrainDeferred();
+  heldKeys_.erase(HeldKey(p.session, token));
   return true;
 }
 
