@@ -9,6 +9,7 @@ import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
 import { checkParameters, type Session, type TransmissionParameters } from './core/session'
+import type { TransferProgress } from './core/types'
 import { CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
 import { parseLinkFormat, type Link } from './link-format'
 import { appendOptions, type OptionsInit } from './options'
@@ -35,6 +36,8 @@ export interface RequestOptions {
   query?: string | string[] | Record<string, string | number | boolean>
   /** Any other options, by name or number. */
   options?: OptionsInit
+  /** Called as a block-wise body moves (bytes so far, total when known); see {@link TransferProgress}. */
+  onProgress?: (progress: TransferProgress) => void
 }
 
 /** Everything {@link CoapClient.request} takes. */
@@ -60,13 +63,15 @@ export interface ClientOptions {
   maxMessageSize?: number
   /** RFC 7252 transmission parameters for every session this client opens. */
   parameters?: TransmissionParameters
+  /** Largest body sent or received, in bytes (default 8 MiB); beyond it `ERR_COAP_TOO_LARGE`. */
+  maxBodySize?: number
 }
 
-const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters'])
+const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters', 'maxBodySize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
 
-const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options'])
+const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options', 'onProgress'])
 
 function checkTimeout(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined
@@ -128,6 +133,7 @@ export class CoapClient {
     try {
       if (options.keepalive !== undefined) this.context.keepalive = options.keepalive
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
+      if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
     } catch (err) {
       this.context.close()
       throw err
@@ -231,13 +237,15 @@ export class CoapClient {
   /** Sends any request; resolves with the response (also for 4.xx/5.xx), rejects with a `CoapError`. */
   async request(init: RequestInit): Promise<CoapResponse> {
     const { uri, method, optionList: options, body: payload, timeout, signal, confirmable } = this.#prepare(init)
+    const onProgress = init.onProgress
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError(`onProgress must be a function, got ${typeof onProgress}`)
     if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
     const session = await this.#session(uri)
     try {
       const pdu = await this.context.send(
         session,
         { method, type: (confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
-        { timeout, signal },
+        { timeout, signal, onProgress },
       )
       return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
     } catch (err) {

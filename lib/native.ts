@@ -31,6 +31,8 @@ export interface NativeHandlers {
   error(err: unknown): void
   /** An observer was added to (1) or removed from (0) a resource. */
   observer(resourceId: number, added: number, session: NativeSession): void
+  /** A block of a client's block-wise body moved: bytes so far, total (0: unknown), upload 1/0. */
+  progress(sessionId: number, token: string, bytes: number, total: number, upload: number): void
   /** A Pong (reliable transports) or the RST answering a UDP ping. */
   pong(sessionId: number): void
   /** Client: the server's identity hint → [identity, key] or undefined. */
@@ -51,15 +53,17 @@ export interface NativeContext {
   addClientSecurity(config: import('./security').NativeClientSecurity): number
   setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
   setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
-  setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number): void
+  setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number, maxBodySize?: number): void
   setRootCas(dir: string): boolean
   setReliable(keepalive?: number, maxMessageSize?: number): void
   ping(session: NativeSession): number
   /** Returns [endpoint id, bound port]. */
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean
-  addResource(path: string, id: number, observable: boolean, attributes: Array<[string, string]>): void
+  /** notifications: 0 not observable, 1 NON (periodic CON), 2 CON, 3 NON always. */
+  addResource(path: string, id: number, notifications: number, attributes: Array<[string, string]>): void
   notify(id: number): boolean
+  registerOption(number: number): void
   cancelObserve(session: NativeSession, token: Buffer): boolean
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number
@@ -75,6 +79,8 @@ export interface NativeAddon {
   Session: new (...args: never[]) => NativeSession
   setLogLevel(level: number): void
   versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
+  /** Bodies libcoap is still sending from JS memory (0 when idle). */
+  heldBuffers(): number
   capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean }
 }
 

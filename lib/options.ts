@@ -119,6 +119,20 @@ export function encodeOptions(list: ReadonlyArray<readonly [number, Buffer]>): B
   return out
 }
 
+/** Whether an option number is one of the IANA-registered ones this package names. */
+export function isNamedOption(number: number): boolean {
+  return names.has(number)
+}
+
+/** Whether a flat option list (as {@link encodeOptions} makes) holds option `number`. */
+export function hasOption(flat: Buffer | undefined, number: number): boolean {
+  if (flat === undefined) return false
+  for (let at = 0; at + 4 <= flat.length; at += 4 + flat.readUInt16BE(at + 2)) {
+    if (flat.readUInt16BE(at) === number) return true
+  }
+  return false
+}
+
 /** Adds every entry of an {@link OptionsInit} to `list` (validated, encoded). */
 export function appendOptions(list: Array<[number, Buffer]>, init: OptionsInit | undefined, what = 'options'): void {
   if (init === undefined || init === null) return

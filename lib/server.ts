@@ -11,7 +11,9 @@ import type { SessionEventName } from './core/constants'
 import type { CoapRequest } from './core/request'
 import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
 import type { Session } from './core/session'
+import type { MethodName } from './codes'
 import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
+import { conditional } from './conditional'
 import { checkServerPki, checkServerPsk, type ServerPki, type ServerPsk } from './security'
 import { parseUri, type CoapUri } from './uri'
 
@@ -37,6 +39,8 @@ export interface ServerOptions {
   sessionTimeout?: number
   /** Max-Message-Size we announce on TCP/TLS/WebSocket connections (CSM). */
   maxMessageSize?: number
+  /** Largest request body accepted, in bytes (default 8 MiB); larger ones are answered 4.13. */
+  maxBodySize?: number
 }
 
 function checkListenUri(u: string | URL): CoapUri {
@@ -45,8 +49,42 @@ function checkListenUri(u: string | URL): CoapUri {
   return uri
 }
 
-/** A resource of a {@link CoapServer}, with a chainable setter per method. */
+/**
+ * A resource of a {@link CoapServer}, with a chainable setter per method. Requests are
+ * conditional as RFC 7252 says once a handler returns an ETag option: a GET/FETCH carrying
+ * that ETag gets 2.03 Valid without the body, and If-Match / If-None-Match are checked against
+ * {@link ServerResource.etag} before the handler runs (4.12 Precondition Failed).
+ */
 export class ServerResource extends Resource {
+  #etag: Buffer | undefined
+  #usesEtags = false
+
+  /**
+   * ETag of the current representation: the last one a handler returned with a 2.xx answer
+   * (a 2.02 Deleted clears it). Set it yourself when the state changes elsewhere. Until the
+   * resource has had an ETag, If-Match / If-None-Match are left to the handlers.
+   */
+  get etag(): Buffer | undefined {
+    return this.#etag
+  }
+
+  set etag(value: Buffer | undefined) {
+    if (value !== undefined && !Buffer.isBuffer(value)) throw new TypeError(`etag must be a Buffer or undefined, got ${typeof value}`)
+    if (value !== undefined && (value.length < 1 || value.length > 8)) throw new RangeError(`etag must be 1-8 bytes, got ${value.length}`)
+    this.#etag = value
+    if (value !== undefined) this.#usesEtags = true
+  }
+
+  /** Whether the resource has used ETags (then preconditions are checked). */
+  get usesEtags(): boolean {
+    return this.#usesEtags
+  }
+
+  /** Sets the handler for one method, wrapped for conditional requests. */
+  override handle(method: MethodName, handler: RequestHandler): this {
+    return super.handle(method, typeof handler === 'function' ? conditional(this, method, handler) : handler)
+  }
+
   /** Handles GET. */
   get(handler: RequestHandler): this {
     return this.handle('GET', handler)
@@ -77,7 +115,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
 // WebSocket session only at its next idle sweep.
@@ -142,6 +180,7 @@ export class CoapServer extends EventEmitter<{
       if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
       if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
+      if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
     } catch (err) {
       this.context.close()
       throw err
@@ -213,6 +252,15 @@ export class CoapServer extends EventEmitter<{
       throw err
     }
     return bound
+  }
+
+  /**
+   * Accepts a custom option (↔ `coap_register_option`): without this, a request carrying an
+   * unknown critical (odd) option is answered 4.02 Bad Option before any handler runs.
+   */
+  registerOption(number: number): this {
+    this.context.registerOption(number)
+    return this
   }
 
   /** Bound endpoints (empty before {@link CoapServer.listen}). */

@@ -38,6 +38,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::AddResource>("addResource"),
                          InstanceMethod<&Context::RegisterHandler>("registerHandler"),
                          InstanceMethod<&Context::Notify>("notify"),
+                         InstanceMethod<&Context::RegisterOption>("registerOption"),
                          InstanceMethod<&Context::CancelObserve>("cancelObserve"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
@@ -60,6 +61,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   onError_ = Napi::Persistent(handlers.Get("error").As<Napi::Function>());
   onPong_ = Napi::Persistent(handlers.Get("pong").As<Napi::Function>());
   onObserver_ = Napi::Persistent(handlers.Get("observer").As<Napi::Function>());
+  onProgress_ = Napi::Persistent(handlers.Get("progress").As<Napi::Function>());
   const char* securityNames[kSecurityHandlers] = {"hint", "verify", "pskKey", "pskSni", "pkiSni"};
   for (int i = 0; i < kSecurityHandlers; i++) {
     onSecurity_[i] = Napi::Persistent(handlers.Get(securityNames[i]).As<Napi::Function>());
@@ -79,6 +81,7 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   coap_register_nack_handler(core_->ctx, OnNack);
   coap_register_event_handler(core_->ctx, OnEvent);
   coap_register_pong_handler(core_->ctx, OnPong);
+  coap_register_block_progress_handler(core_->ctx, OnBlockProgress);
   coap_persist_track_funcs(core_->ctx, OnObserveAdded, OnObserveDeleted, nullptr, nullptr, nullptr, 0, this);
 
   int fd = coap_context_get_coap_fd(core_->ctx);
@@ -226,6 +229,16 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
                 Number(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
                 ReadFlatOptions(env, received, nullptr)});
   return COAP_RESPONSE_OK;
+}
+
+void Context::OnBlockProgress(coap_session_t* session, const coap_bin_const_t* token, size_t sofar, size_t total,
+                              int upload) {
+  Context* self = FromCoap(coap_session_get_context(session));
+  Session* wrapper = Session::FromCoap(session);
+  if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || self->onProgress_.IsEmpty()) return;
+  Napi::Env env = self->Env();
+  self->Invoke(self->onProgress_, {Number(env, wrapper->Id()), String(env, Hex(token->s, token->length)),
+                                   Number(env, (double)sofar), Number(env, (double)total), Number(env, upload)});
 }
 
 void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
@@ -429,6 +442,7 @@ Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
   if (info[0].IsNumber()) coap_context_set_max_handshake_sessions(core_->ctx, info[0].As<Napi::Number>().Uint32Value());
   if (info[1].IsNumber()) coap_context_set_max_idle_sessions(core_->ctx, info[1].As<Napi::Number>().Uint32Value());
   if (info[2].IsNumber()) coap_context_set_session_timeout(core_->ctx, info[2].As<Napi::Number>().Uint32Value());
+  if (info[3].IsNumber()) coap_context_set_max_body_size(core_->ctx, (size_t)info[3].As<Napi::Number>().Int64Value());
   return env.Undefined();
 }
 
@@ -505,10 +519,15 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int32_t id = info[1].As<Napi::Number>().Int32Value();
   coap_str_const_t* uri = coap_new_str_const(reinterpret_cast<const uint8_t*>(path.data()), path.size());
-  coap_resource_t* r = coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI);
+  // 0: not observable; 1: NON notifications (libcoap's periodic CON); 2: CON; 3: NON always.
+  int notifications = info[2].As<Napi::Number>().Int32Value();
+  int flags = COAP_RESOURCE_FLAGS_RELEASE_URI | (notifications == 2   ? COAP_RESOURCE_FLAGS_NOTIFY_CON
+                                                 : notifications == 3 ? COAP_RESOURCE_FLAGS_NOTIFY_NON_ALWAYS
+                                                                      : COAP_RESOURCE_FLAGS_NOTIFY_NON);
+  coap_resource_t* r = coap_resource_init(uri, flags);
   if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
   coap_resource_set_userdata(r, (void*)(intptr_t)id);
-  if (info[2].ToBoolean().Value()) coap_resource_set_get_observable(r, 1);
+  if (notifications != 0) coap_resource_set_get_observable(r, 1);
   // Link attributes for /.well-known/core, which libcoap answers itself: [[name, value], ...]
   // with values already in link-format form (quoted where needed).
   if (info[3].IsArray()) {
@@ -525,6 +544,14 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   }
   coap_add_resource(core_->ctx, r);
   resources_[id] = r;
+  return env.Undefined();
+}
+
+Napi::Value Context::RegisterOption(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  // A critical option libcoap does not know makes it answer 4.02 Bad Option itself.
+  coap_register_option(core_->ctx, (uint16_t)info[0].As<Napi::Number>().Uint32Value());
   return env.Undefined();
 }
 
@@ -590,8 +617,10 @@ Napi::Value Context::Send(const Napi::CallbackInfo& info) {
   if (info[5].IsBuffer()) {
     auto body = info[5].As<Napi::Buffer<uint8_t>>();
     if (body.Length() > 0) {
-      uint8_t* copy = CopyBytes(body.Data(), body.Length());
-      if (copy == nullptr || !coap_add_data_large_request(session, pdu, body.Length(), copy, FreeCopy, copy)) {
+      // libcoap calls the release function whether or not the call succeeds.
+      HeldBuffer* held = HoldBuffer(env, body);
+      if (held == nullptr || !coap_add_data_large_request(session, pdu, body.Length(), body.Data(),
+                                                          ReleaseHeldBuffer, held)) {
         coap_delete_pdu(pdu);
         throw Napi::Error::New(env, "payload could not be added to the request");
       }

@@ -45,7 +45,7 @@ class Context : public Napi::ObjectWrap<Context> {
     int code = 0;
     int contentFormat = -1;
     std::string options;
-    std::string payload;
+    Napi::Reference<Napi::Buffer<uint8_t>> payload;
   };
 
   static Context* FromCoap(coap_context_t* ctx);
@@ -55,6 +55,8 @@ class Context : public Napi::ObjectWrap<Context> {
   static void OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
                      const coap_mid_t mid);
   static int OnEvent(coap_session_t* session, const coap_event_t event);
+  static void OnBlockProgress(coap_session_t* session, const coap_bin_const_t* token, size_t sofar, size_t total,
+                              int upload);
   static void OnPong(coap_session_t* session, const coap_pdu_t* received, const coap_mid_t mid);
   static int OnObserveAdded(coap_session_t* session, coap_subscription_t* key, coap_proto_t proto,
                             coap_address_t* listen, coap_addr_tuple_t* addr, coap_bin_const_t* raw,
@@ -68,7 +70,7 @@ class Context : public Napi::ObjectWrap<Context> {
                    const coap_string_t* query, coap_pdu_t* response, PendingAsync& result);
   void FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                     const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                    const uint8_t* options, size_t optionsLength, const uint8_t* payload, size_t payloadLength);
+                    const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body);
   napi_value ServerSessionObject(coap_session_t* session);
   void ForgetSession(coap_session_t* session);
   // Calls into JS without ever throwing; nullptr when the call failed.
@@ -89,6 +91,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value AddResource(const Napi::CallbackInfo& info);
   Napi::Value RegisterHandler(const Napi::CallbackInfo& info);
   Napi::Value Notify(const Napi::CallbackInfo& info);
+  Napi::Value RegisterOption(const Napi::CallbackInfo& info);
   Napi::Value CancelObserve(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
@@ -102,7 +105,7 @@ class Context : public Napi::ObjectWrap<Context> {
   std::shared_ptr<ContextCore> core_;
   uv_poll_t* poll_ = nullptr;
   Napi::AsyncContext* asyncContext_ = nullptr;
-  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_, onPong_, onObserver_;
+  Napi::FunctionReference onResponse_, onNack_, onEvent_, onRequest_, onError_, onPong_, onObserver_, onProgress_;
   // Observers by subscription: libcoap reports an added observer just before it calls the
   // resource's handler for that request, which is when we learn the resource.
   std::unordered_map<coap_subscription_t*, int32_t> observers_;

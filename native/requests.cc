@@ -117,26 +117,24 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     optData = options.As<Napi::Buffer<uint8_t>>().Data();
     optLen = options.As<Napi::Buffer<uint8_t>>().Length();
   }
-  const uint8_t* data = nullptr;
-  size_t len = 0;
-  if (payload.IsBuffer()) {
-    data = payload.As<Napi::Buffer<uint8_t>>().Data();
-    len = payload.As<Napi::Buffer<uint8_t>>().Length();
-  }
-  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, data, len);
+  Napi::Buffer<uint8_t> body;
+  if (payload.IsBuffer()) body = payload.As<Napi::Buffer<uint8_t>>();
+  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, body);
 }
 
 void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                           const coap_string_t* query, coap_pdu_t* response, PendingAsync& result) {
+  Napi::Buffer<uint8_t> body;
+  if (!result.payload.IsEmpty()) body = result.payload.Value();
   FillResponse(resource, session, request, query, response, result.code, result.contentFormat,
-               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(),
-               reinterpret_cast<const uint8_t*>(result.payload.data()), result.payload.size());
+               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(), body);
 }
 
 void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                            const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                           const uint8_t* options, size_t optionsLength, const uint8_t* payload,
-                           size_t payloadLength) {
+                           const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body) {
+  const uint8_t* payload = body.IsEmpty() ? nullptr : body.Data();
+  size_t payloadLength = body.IsEmpty() ? 0 : body.Length();
   coap_pdu_set_code(response, (coap_pdu_code_t)code);
   if (optionsLength > 0 && !AddFlatOptions(response, options, optionsLength)) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
@@ -146,12 +144,12 @@ void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, c
     // libcoap's large-data call always writes a Content-Format; a handler that asked for none
     // gets a plain body when it fits one PDU.
     if (contentFormat < 0 && coap_add_data(response, payloadLength, payload)) return;
-    uint8_t* copy = CopyBytes(payload, payloadLength);
-    if (copy == nullptr ||
+    HeldBuffer* held = HoldBuffer(Env(), body);
+    if (held == nullptr ||
         !coap_add_data_large_response(resource, session, request, response, query,
                                       (uint16_t)(contentFormat < 0 ? COAP_MEDIATYPE_APPLICATION_OCTET_STREAM
                                                                    : contentFormat),
-                                      -1, 0, payloadLength, copy, FreeCopy, copy)) {
+                                      -1, 0, payloadLength, payload, ReleaseHeldBuffer, held)) {
       coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
       return;
     }
@@ -169,10 +167,7 @@ Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
   PendingAsync& p = found->second;
   p.code = info[1].As<Napi::Number>().Int32Value();
   p.contentFormat = info[2].As<Napi::Number>().Int32Value();
-  if (info[3].IsBuffer()) {
-    auto b = info[3].As<Napi::Buffer<char>>();
-    p.payload.assign(b.Data(), b.Length());
-  }
+  if (info[3].IsBuffer()) p.payload = Napi::Persistent(info[3].As<Napi::Buffer<uint8_t>>());
   if (info[4].IsBuffer()) {
     auto b = info[4].As<Napi::Buffer<char>>();
     p.options.assign(b.Data(), b.Length());
@@ -241,8 +236,9 @@ bool Context::SendPiggybacked(PendingAsync& p) {
     ok = coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, p.contentFormat), buf);
   }
   // Bodies too large for one PDU take the separate path, where libcoap does block-wise.
-  ok = ok && (p.payload.empty() ||
-              coap_add_data(pdu, p.payload.size(), reinterpret_cast<const uint8_t*>(p.payload.data())));
+  Napi::Buffer<uint8_t> body;
+  if (!p.payload.IsEmpty()) body = p.payload.Value();
+  ok = ok && (body.IsEmpty() || body.Length() == 0 || coap_add_data(pdu, body.Length(), body.Data()));
   if (!ok) {
     coap_delete_pdu(pdu);
     return false;

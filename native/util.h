@@ -3,6 +3,7 @@
 #include <coap3/coap.h>
 #include <napi.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -24,7 +25,32 @@ inline std::string Hex(const uint8_t* data, size_t len) {
   return out;
 }
 
-inline void FreeCopy(coap_session_t*, void* data) { std::free(data); }
+// Buffers libcoap is sending from right now (for tests: must return to 0).
+inline std::atomic<int64_t> heldBufferCount{0};
+
+// Keeps a JS Buffer alive while libcoap sends from its memory (its large-data API), so a body
+// is never copied; libcoap calls ReleaseHeldBuffer exactly once when it is done with it.
+struct HeldBuffer {
+  napi_env env;
+  napi_ref ref;
+};
+
+inline HeldBuffer* HoldBuffer(napi_env env, napi_value buffer) {
+  auto* held = new HeldBuffer{env, nullptr};
+  if (napi_create_reference(env, buffer, 1, &held->ref) != napi_ok) {
+    delete held;
+    return nullptr;
+  }
+  heldBufferCount++;
+  return held;
+}
+
+inline void ReleaseHeldBuffer(coap_session_t*, void* arg) {
+  auto* held = static_cast<HeldBuffer*>(arg);
+  napi_delete_reference(held->env, held->ref);
+  delete held;
+  heldBufferCount--;
+}
 
 // A handle scope that never throws (libcoap callbacks must not).
 struct QuietHandleScope {
@@ -35,12 +61,6 @@ struct QuietHandleScope {
     if (scope != nullptr) napi_close_handle_scope(env, scope);
   }
 };
-
-inline uint8_t* CopyBytes(const uint8_t* data, size_t len) {
-  auto* copy = static_cast<uint8_t*>(std::malloc(len));
-  if (copy != nullptr) std::memcpy(copy, data, len);
-  return copy;
-}
 
 }  // namespace detail
 }  // namespace coapnode

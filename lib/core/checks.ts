@@ -63,6 +63,7 @@ export function checkSend(session: unknown, ctx: Context, init: SendInit, option
     if (!Number.isFinite(timeout) || timeout < 0 || timeout > 2 ** 31 - 1) throw new RangeError(`options.timeout must be 0 to 2147483647 ms, got ${timeout}`)
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal')
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError(`options.onProgress must be a function, got ${typeof options.onProgress}`)
 }
 
 export function checkCount(n: unknown, name: string): number {

@@ -11,9 +11,9 @@ import { Method, methodName, parseCode } from '../codes'
 import { parseContentFormat } from '../content-format'
 import {
   CoapAbortedError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError, CoapListenError, CoapSendError,
-  CoapTimeoutError, CoapTlsError,
+  CoapTimeoutError, CoapTlsError, CoapTooLargeError,
 } from '../errors'
-import { appendOptions, encodeOptions } from '../options'
+import { appendOptions, encodeOptions, hasOption, isNamedOption } from '../options'
 import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
@@ -21,9 +21,10 @@ import {
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
 import { Observation } from './observation'
+import { progressTracker } from './progress'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
-import { Resource, linkAttributes, type HandlerResult } from './resource'
+import { Resource, linkAttributes, notificationTypes, type HandlerResult } from './resource'
 import { Session, type PendingRequest } from './session'
 import {
   CONNECTION_LOST, DEFAULT_CODE, RELIABLE_PROTOS, SECURE_PROTOS, SYSTEM_CA_DIR,
@@ -34,6 +35,11 @@ import type { ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOpt
 export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
 
 const endpointIds = new WeakMap<Endpoint, number>()
+const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+/** Block numbers are 20 bits; 1 GiB is as far as 1024-byte blocks reach. */
+const MAX_BODY_LIMIT = 2 ** 30
+/** 4.13 Request Entity Too Large. */
+const TOO_LARGE = (4 << 5) | 13
 
 /** Contexts with something outstanding: reachable, so never collected mid-exchange. */
 const active = new Set<Context>()
@@ -76,10 +82,13 @@ export class Context extends EventEmitter<{
   #serverPki: { onCommonName?: ServerPki['onCommonName']; sni?: (sni: string) => PkiSniEntry | undefined } | undefined
   #limits: { maxHandshakes?: number; maxIdleSessions?: number; sessionTimeout?: number; keepalive?: number; maxMessageSize?: number } = {}
   #pings = new Map<number, Array<() => void>>()
+  #maxBodySize = DEFAULT_MAX_BODY_SIZE
+  #customOptions = new Set<number>()
 
   constructor() {
     super()
     this.#native = new native.Context(Context.#handlers(new WeakRef(this)), this.#shared)
+    this.#native.setLimits(undefined, undefined, undefined, this.#maxBodySize)
   }
 
   // The native side holds these strongly, so they reach the context only weakly: an idle context
@@ -91,6 +100,7 @@ export class Context extends EventEmitter<{
         ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
       },
       pong: (sid) => ref.deref()?._native.pong(sid),
+      progress: (sid, token, bytes, total, upload) => ref.deref()?._native.progress(sid, token, bytes, total, upload),
       observer: (rid, added, session) => ref.deref()?._native.observer(rid, added, session),
       nack: (sid, token, reason, log) => ref.deref()?._native.nack(sid, token, reason, log),
       event: (session, ev) => ref.deref()?._native.event(session, ev),
@@ -109,6 +119,7 @@ export class Context extends EventEmitter<{
     response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
     nack: (sid, token, reason, log) => this.#onNack(sid, token, reason, log),
     pong: (sid) => this.#onPong(sid),
+    progress: (sid, token, bytes, total, upload) => this.#sessions.get(sid)?.pending.get(token)?.progress?.(bytes, total, upload === 1),
     observer: (rid, added, session) => this.#onObserver(rid, added === 1, session),
     event: (session, ev) => this.#onEvent(session, ev),
     request: (rid, method, type, session, payload, options) => this.#onRequest(rid, method, type, session, payload, options),
@@ -282,6 +293,23 @@ export class Context extends EventEmitter<{
   }
 
   /**
+   * Largest body accepted in either direction, in bytes (default 8 MiB; ↔
+   * `coap_context_set_max_body_size`). A larger block-wise request to our resources is answered
+   * 4.13 with Size1; a larger response to our request, or a larger body we are asked to send,
+   * fails with `ERR_COAP_TOO_LARGE`.
+   */
+  get maxBodySize(): number {
+    return this.#maxBodySize
+  }
+
+  set maxBodySize(bytes: number) {
+    if (typeof bytes !== 'number') throw new TypeError(`maxBodySize must be a number, got ${typeof bytes}`)
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > MAX_BODY_LIMIT) throw new RangeError(`maxBodySize must be an integer 1-${MAX_BODY_LIMIT}, got ${bytes}`)
+    this.#maxBodySize = bytes
+    this.#live().setLimits(undefined, undefined, undefined, bytes)
+  }
+
+  /**
    * Pings the peer (↔ `coap_session_send_ping`: a 7.02 Ping on reliable transports, an empty CON
    * answered by RST on UDP/DTLS). Resolves with the round-trip time in ms.
    */
@@ -383,13 +411,35 @@ export class Context extends EventEmitter<{
     if (resource._onHandler !== undefined) throw new RangeError(`resource '${resource.path}' already belongs to a context`)
     const ctx = this.#live()
     const id = this.#resources.length
-    ctx.addResource(resource.path.slice(1), id, resource.attributes.observable === true, linkAttributes(resource.attributes))
+    const notifications = resource.attributes.observable === true ? notificationTypes[resource.attributes.notifications ?? 'non'] : 0
+    ctx.addResource(resource.path.slice(1), id, notifications, linkAttributes(resource.attributes))
     this.#resources.push(resource)
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)
     resource._notify = () => this.#native?.notify(id) ?? false
     resource.handlers.forEach((h, method) => h && ctx.registerHandler(id, method))
     return resource
+  }
+
+  /**
+   * Tells libcoap an option number is understood (↔ `coap_register_option`). Requests with an
+   * unregistered critical (odd-numbered) option are answered 4.02 Bad Option by libcoap before
+   * any handler runs; register yours to receive them (`req.option(n)`).
+   */
+  registerOption(number: number): void {
+    if (typeof number !== 'number') throw new TypeError(`option number must be a number, got ${typeof number}`)
+    if (!Number.isInteger(number) || number < 1 || number > 65535) throw new RangeError(`option number must be an integer 1-65535, got ${number}`)
+    this.#live().registerOption(number)
+    this.#customOptions.add(number)
+  }
+
+  /**
+   * A request may carry options libcoap does not know; the peer echoes them in errors such as
+   * 4.02, which libcoap would discard as unknown critical options unless registered.
+   */
+  #registerSent(options: ReadonlyArray<readonly [number, Buffer]> | undefined): void {
+    if (options === undefined) return
+    for (const [n] of options) if (n & 1 && !isNamedOption(n) && !this.#customOptions.has(n)) this.registerOption(n)
   }
 
   /** The resource registered at a path, if any. */
@@ -408,15 +458,20 @@ export class Context extends EventEmitter<{
     } catch (err) {
       return Promise.reject(err)
     }
-    const { signal, timeout = 0 } = options
+    const { signal, timeout = 0, onProgress } = options
     if (signal?.aborted) return Promise.reject(new CoapAbortedError('request aborted', { cause: signal.reason }))
+    if (init.payload !== undefined && init.payload.length > this.#maxBodySize) {
+      return Promise.reject(new CoapTooLargeError(`request body of ${init.payload.length} bytes is over maxBodySize (${this.#maxBodySize})`))
+    }
     if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
     const ctx = this.#native
     if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
     const method = Method[init.method]
+    this.#registerSent(init.options)
     const token = this.#newToken()
     const key = token.toString('hex')
 
+    const tracker = onProgress && progressTracker(onProgress, (err) => this.#report(err, undefined))
     return new Promise<Pdu>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
       const onAbort = (): void => entry.settle(new CoapAbortedError('request aborted', { cause: signal?.reason }))
@@ -427,9 +482,11 @@ export class Context extends EventEmitter<{
           signal?.removeEventListener('abort', onAbort)
           this.#pendingCount--
           this.#updateActive()
-          if (err) reject(err)
-          else resolve(value as Pdu)
+          if (err) return reject(err)
+          tracker?.done()
+          resolve(value as Pdu)
         },
+        progress: tracker?.progress,
       }
       session.pending.set(key, entry)
       this.#pendingCount++
@@ -598,6 +655,11 @@ export class Context extends EventEmitter<{
     const pending = this.#sessions.get(sid)?.pending.get(token)
     if (pending === undefined) return
     const pdu = new Pdu(code, type, mid, token, payload, options)
+    // libcoap stopped a Block2 body over maxBodySize: the block it hands over says 4.13.
+    if (code === TOO_LARGE && pdu.option(23).length > 0) {
+      pending.settle(new CoapTooLargeError(`response body from ${this.#sessions.get(sid)?.remote} is over maxBodySize (${this.#maxBodySize})`))
+      return
+    }
     if (pending.notify) pending.notify(pdu)
     else pending.settle(undefined, pdu)
   }
@@ -743,12 +805,22 @@ export class Context extends EventEmitter<{
   #onRequest(rid: number, method: number, type: number, ns: NativeSession, payload?: Buffer, options?: Buffer): unknown {
     const shared = this.#shared
     const resource = this.#resources[rid]
-    const handler = resource?.handlers[method]
+    const observed = resource?._observed
+    // After notify(value), observers (and new registrations) get that value, not the handler's.
+    const handler = observed !== undefined && (method === 1 || method === 5) && hasOption(options, 6)
+      ? () => observed
+      : resource?.handlers[method]
     if (resource === undefined || handler === undefined) {
       shared[0] = 133 // 4.05: the handler was removed after libcoap dispatched
       return undefined
     }
     if (this.#events.length > 0) this.#flushEvents()
+    // Bodies that arrived in one message (TCP allows large ones) meet the same limit as
+    // block-wise ones, which libcoap refuses itself.
+    if (payload !== undefined && payload.length > this.#maxBodySize) {
+      shared[2] = 0
+      return this.#writeResult(method, { code: TOO_LARGE, options: { Size1: this.#maxBodySize } }, undefined)
+    }
     const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
     shared[2] = 0
     let out: ReturnType<typeof handler>
@@ -794,7 +866,7 @@ export class Context extends EventEmitter<{
   }
 
   /** Puts code and content format in the shared slots; returns the payload (and options). */
-  #writeResult(method: number, result: HandlerResult, req: CoapRequest): unknown {
+  #writeResult(method: number, result: HandlerResult, req: CoapRequest | undefined): unknown {
     const shared = this.#shared
     shared[2] = 0
     try {
@@ -813,12 +885,12 @@ export class Context extends EventEmitter<{
         shared[1] = -1
         return Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength)
       }
-      if (typeof result !== 'object') throw new TypeError(`handler for ${req.method} ${req.path} returned a ${typeof result}; return a string, Buffer or { code, payload, contentFormat, options }`)
+      if (typeof result !== 'object') throw new TypeError(`handler for ${req?.method} ${req?.path} returned a ${typeof result}; return a string, Buffer or { code, payload, contentFormat, options }`)
       const { code, payload, contentFormat, options } = result
       const body = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload instanceof Uint8Array ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : undefined
-      if (payload !== undefined && body === undefined) throw new TypeError(`handler for ${req.method} ${req.path} returned a payload of type ${typeof payload}; use a string or Buffer`)
+      if (payload !== undefined && body === undefined) throw new TypeError(`handler for ${req?.method} ${req?.path} returned a payload of type ${typeof payload}; use a string or Buffer`)
       const wire = code === undefined ? DEFAULT_CODE[method] : parseCode(code, 'code')
-      if (wire < 64) throw new RangeError(`handler for ${req.method} ${req.path} returned code ${String(code)}, which is not a response code`)
+      if (wire < 64) throw new RangeError(`handler for ${req?.method} ${req?.path} returned code ${String(code)}, which is not a response code`)
       const cf = contentFormat === null ? -1 : contentFormat === undefined ? (typeof payload === 'string' ? 0 : -1) : parseContentFormat(contentFormat)
       const list: Array<[number, Buffer]> = []
       appendOptions(list, options, 'options')

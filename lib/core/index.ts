@@ -4,7 +4,7 @@
  * @module
  */
 export { Context } from './context'
-export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
+export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions, TransferProgress } from './types'
 export { Session } from './session'
 export type { TransmissionParameters } from './session'
 export { Pdu } from './pdu'

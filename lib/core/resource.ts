@@ -40,7 +40,16 @@ export interface ResourceAttributes {
   title?: string
   /** Observable (RFC 7641); listed as `obs`. */
   observable?: boolean
+  /**
+   * Message type of notifications over UDP/DTLS: `'non'` (default: NON, with libcoap making
+   * every fifth one — and at least one a day — CON to find out whether the observer is still
+   * there), `'con'` (all CON) or `'non-always'` (never CON).
+   */
+  notifications?: 'non' | 'con' | 'non-always'
 }
+
+/** Native flag per notification type. @internal */
+export const notificationTypes = { non: 1, con: 2, 'non-always': 3 } as const
 
 const quote = (v: string): string => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`
 
@@ -59,13 +68,16 @@ function checkAttributes(a: unknown): ResourceAttributes {
   if (typeof a !== 'object' || a === null || Array.isArray(a)) throw new TypeError('attributes must be an object')
   const o = a as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (!['rt', 'if', 'ct', 'sz', 'title', 'observable'].includes(k)) throw new TypeError(`attributes: unknown attribute '${k}'`)
+    if (!['rt', 'if', 'ct', 'sz', 'title', 'observable', 'notifications'].includes(k)) throw new TypeError(`attributes: unknown attribute '${k}'`)
   }
   for (const k of ['rt', 'if', 'title']) if (o[k] !== undefined && typeof o[k] !== 'string') throw new TypeError(`attributes.${k} must be a string`)
   const ct = o.ct === undefined ? [] : Array.isArray(o.ct) ? o.ct : [o.ct]
   for (const c of ct) if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 65535) throw new RangeError(`attributes.ct must be Content-Format numbers 0-65535, got ${String(c)}`)
   if (o.sz !== undefined && (typeof o.sz !== 'number' || !Number.isInteger(o.sz) || o.sz < 0)) throw new RangeError(`attributes.sz must be a non-negative integer, got ${String(o.sz)}`)
   if (o.observable !== undefined && typeof o.observable !== 'boolean') throw new TypeError('attributes.observable must be a boolean')
+  if (o.notifications !== undefined && !Object.hasOwn(notificationTypes, o.notifications as string)) {
+    throw new RangeError(`attributes.notifications must be 'non', 'con' or 'non-always', got ${String(o.notifications)}`)
+  }
   return o as ResourceAttributes
 }
 
@@ -83,6 +95,8 @@ export class Resource {
   _notify: (() => boolean) | undefined
   /** @internal */
   _observers = 0
+  /** @internal what notify(value) gave: the answer to observe GETs until the next notify() */
+  _observed: HandlerResult | undefined
 
   /** How many observers the resource has (libcoap's subscriptions). */
   get observers(): number {
@@ -100,13 +114,23 @@ export class Resource {
   }
 
   /**
-   * Tells observers the state changed (↔ `coap_resource_notify_observers`): libcoap runs the GET
-   * handler again for each observer and sends the result as a notification. The resource must
-   * have been created with `observable: true`. Returns `false` when it has no observers.
+   * Tells observers the state changed (↔ `coap_resource_notify_observers`). Without an argument
+   * libcoap runs the GET handler again for each observer and sends the result as a
+   * notification. With one (a body or `{ code, payload, contentFormat, options }`), that is the
+   * notification, and it also answers new registrations (GETs with Observe) until the next
+   * `notify()`; plain GETs still go to the handler. The resource must have been created with
+   * `observable: true` and have a GET handler. Returns `false` when it has no observers.
    */
-  notify(): boolean {
+  notify(...value: [] | [HandlerResult]): boolean {
     if (!this.attributes.observable) throw new RangeError(`resource '${this.path}' is not observable (create it with { observable: true })`)
     if (this._notify === undefined) throw new RangeError(`resource '${this.path}' is not registered with a server or context`)
+    if (value.length > 0) {
+      const v = value[0]
+      if (v !== undefined && v !== null && typeof v !== 'string' && typeof v !== 'object') throw new TypeError(`notify() takes a string, Buffer or { code, payload, contentFormat, options }, got ${typeof v}`)
+      this._observed = v ?? undefined
+    } else {
+      this._observed = undefined
+    }
     return this._notify()
   }
 

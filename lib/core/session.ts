@@ -13,6 +13,8 @@ export interface PendingRequest {
   settle(err: Error | undefined, value?: unknown): void
   /** Set for observations: every response goes here instead of settling. */
   notify?(pdu: import('./pdu').Pdu): void
+  /** Told of block-wise progress. */
+  progress?(bytes: number, total: number, upload: boolean): void
 }
 
 const sessionStates = ['none', 'connecting', 'handshake', 'csm', 'established'] as const

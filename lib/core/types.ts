@@ -55,9 +55,21 @@ export interface SendInit {
   payload?: Buffer
 }
 
+/** How far a block-wise (RFC 7959) body has moved. */
+export interface TransferProgress {
+  /** `'upload'`: our request body (Block1); `'download'`: the response body (Block2). */
+  direction: 'upload' | 'download'
+  /** Bytes acknowledged by the peer (upload) or received (download) so far. */
+  bytes: number
+  /** The body's size when known: always for uploads, from Size2 for downloads. */
+  total: number | undefined
+}
+
 /** Per-send settings. */
 export interface SendOptions {
   /** Milliseconds until the request fails with `ERR_COAP_TIMEOUT`; 0 = libcoap's own limits only. */
   timeout?: number
   signal?: AbortSignal
+  /** Called after each block of a block-wise body moves (never for a body that fits one message). */
+  onProgress?: (progress: TransferProgress) => void
 }
