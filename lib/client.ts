@@ -73,6 +73,11 @@ const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ER
 
 const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options', 'onProgress'])
 
+function isMulticast(host: string): boolean {
+  if (isIP(host) === 4) return Number(host.split('.')[0]) >> 4 === 14
+  return isIP(host) === 6 && /^ff/i.test(host)
+}
+
 function checkTimeout(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number of milliseconds, got ${typeof value}`)
@@ -218,6 +223,47 @@ export class CoapClient {
       throw err
     } finally {
       await observation.return()
+    }
+  }
+
+  /**
+   * Sends a NON request to a multicast group (RFC 7252 §8.1), e.g.
+   * `coap://224.0.1.187/.well-known/core` or `coap://[ff02::fd]/sensors` with
+   * `interface: 'eth0'`, and yields every answer with the member that sent it until
+   * `options.timeout` ms have passed (default 6000: servers wait up to their leisure, 5 s by
+   * default, before answering). `break` or `options.signal` stop early.
+   *
+   * ```ts
+   * for await (const { remote, response } of client.multicast('coap://224.0.1.187/.well-known/core')) {
+   *   console.log(remote, response.text())
+   * }
+   * ```
+   */
+  async *multicast(
+    url: string | URL,
+    options: Omit<RequestOptions, 'confirmable' | 'onProgress'> & { method?: MethodName; payload?: RequestBody; interface?: string } = {},
+  ): AsyncGenerator<{ remote: string; response: CoapResponse }, void, undefined> {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
+    const { method = 'GET', payload, interface: ifname, timeout: wait, ...rest } = options
+    if (ifname !== undefined && typeof ifname !== 'string') throw new TypeError(`interface must be a string, got ${typeof ifname}`)
+    const { uri, optionList, body, signal } = this.#prepare({ ...rest, url, method, payload })
+    if (uri.proto !== 'udp') throw new RangeError(`multicast needs a coap:// URL, got '${uri.scheme}//'`)
+    if (!isMulticast(uri.host)) throw new RangeError(`multicast needs a group address (224.0.0.0/4 or ff00::/8) in the URL, got '${uri.host}'`)
+    const timeout = checkTimeout(wait, 'timeout') ?? 6000
+    if (this.context.closed) throw new CoapClosedError('client is closed')
+    const host = ifname === undefined ? uri.host : `${uri.host}%${ifname}`
+    const session = this.context.newClientSession({ proto: 'udp', remote: { host, port: uri.port } })
+    try {
+      if (this.#parameters !== undefined) session.setParameters(this.#parameters)
+      const answers = this.context.multicast(session, { method, options: optionList, payload: body }, { timeout, signal })
+      const href = typeof url === 'string' ? url : url.href
+      try {
+        for await (const { remote, pdu } of answers) yield { remote, response: new CoapResponse(pdu, href) }
+      } finally {
+        await answers.return()
+      }
+    } finally {
+      session.release()
     }
   }
 

@@ -24,7 +24,8 @@ export interface NativeSession {
 
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */
 export interface NativeHandlers {
-  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void
+  /** `from`: the answering member, for sessions to a group address. */
+  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer, from?: string): void
   nack(sessionId: number, token: string, reason: number, recentLog: string): void
   event(session: NativeSession, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
@@ -64,6 +65,7 @@ export interface NativeContext {
   addResource(path: string, id: number, notifications: number, attributes: Array<[string, string]>): void
   notify(id: number): boolean
   registerOption(number: number): void
+  joinGroup(group: string, ifname?: string): void
   cancelObserve(session: NativeSession, token: Buffer): boolean
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number

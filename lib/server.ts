@@ -10,7 +10,7 @@ import { Context, type Endpoint } from './core/context'
 import type { SessionEventName } from './core/constants'
 import type { CoapRequest } from './core/request'
 import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
-import type { Session } from './core/session'
+import type { Session, TransmissionParameters } from './core/session'
 import type { MethodName } from './codes'
 import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
 import { conditional } from './conditional'
@@ -41,6 +41,33 @@ export interface ServerOptions {
   maxMessageSize?: number
   /** Largest request body accepted, in bytes (default 8 MiB); larger ones are answered 4.13. */
   maxBodySize?: number
+  /**
+   * Multicast groups to join once listening (RFC 7252 §8), e.g. `'224.0.1.187'`, `'ff02::fd'`
+   * (All CoAP Nodes) or `{ group: 'ff05::fd', interface: 'eth0' }`. Needs a `coap://` listen URL
+   * on a wildcard address (`0.0.0.0` or `[::]`). Group requests are answered NON after a random
+   * delay up to `parameters.defaultLeisure` (default 5 s); error answers are suppressed.
+   */
+  multicast?: string | MulticastGroup | Array<string | MulticastGroup>
+  /** RFC 7252 transmission parameters for every session the server creates. */
+  parameters?: TransmissionParameters
+}
+
+/** A multicast group to join, on a given interface or the system's default. */
+export interface MulticastGroup {
+  group: string
+  interface?: string
+}
+
+function groupList(m: ServerOptions['multicast']): MulticastGroup[] {
+  if (m === undefined) return []
+  const list = Array.isArray(m) ? m : [m]
+  return list.map((g, i) => {
+    const entry = typeof g === 'string' ? { group: g } : g
+    if (typeof entry !== 'object' || entry === null || typeof entry.group !== 'string') throw new TypeError(`multicast[${i}] must be a group address or { group, interface }`)
+    if (isIP(entry.group) === 0) throw new RangeError(`multicast[${i}] must be a numeric group address, got '${entry.group}'`)
+    if (entry.interface !== undefined && typeof entry.interface !== 'string') throw new TypeError(`multicast[${i}].interface must be a string`)
+    return { group: entry.group, interface: entry.interface }
+  })
 }
 
 function checkListenUri(u: string | URL): CoapUri {
@@ -115,7 +142,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
 // WebSocket session only at its next idle sweep.
@@ -157,6 +184,7 @@ export class CoapServer extends EventEmitter<{
   #listen: Array<string | URL>
   #listening: Promise<Endpoint[]> | undefined
   #announced = new WeakSet<Session>()
+  #groups: MulticastGroup[]
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -164,6 +192,8 @@ export class CoapServer extends EventEmitter<{
     for (const key of Object.keys(options)) if (!SERVER_OPTIONS.has(key)) throw new TypeError(`unknown server option '${key}'`)
     this.#listen = listenList(options.listen)
     for (const u of this.#listen) checkListenUri(u)
+    this.#groups = groupList(options.multicast)
+    if (this.#groups.length > 0 && !this.#listen.some((u) => checkListenUri(u).proto === 'udp')) throw new RangeError('multicast needs a coap:// (UDP) listen URL')
     const after = options.separateResponseAfter ?? 500
     if (typeof after !== 'number') throw new TypeError(`options.separateResponseAfter must be a number of milliseconds, got ${typeof after}`)
     if (!Number.isInteger(after) || after < 0 || after > 60_000) throw new RangeError(`options.separateResponseAfter must be an integer 0-60000 ms, got ${after}`)
@@ -181,6 +211,7 @@ export class CoapServer extends EventEmitter<{
       if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
       if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
+      if (options.parameters !== undefined) this.context.serverParameters = options.parameters
     } catch (err) {
       this.context.close()
       throw err
@@ -247,6 +278,7 @@ export class CoapServer extends EventEmitter<{
     const bound: Endpoint[] = []
     try {
       for (const t of targets) bound.push(this.context.addEndpoint(t))
+      for (const g of this.#groups) this.context.joinGroup(g.group, g.interface)
     } catch (err) {
       for (const ep of bound) this.context.removeEndpoint(ep)
       throw err

@@ -39,6 +39,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::RegisterHandler>("registerHandler"),
                          InstanceMethod<&Context::Notify>("notify"),
                          InstanceMethod<&Context::RegisterOption>("registerOption"),
+                         InstanceMethod<&Context::JoinGroup>("joinGroup"),
                          InstanceMethod<&Context::CancelObserve>("cancelObserve"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
@@ -223,11 +224,16 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr) return COAP_RESPONSE_OK;
   Napi::Env env = self->Env();
   coap_bin_const_t token = coap_pdu_get_token(received);
+  // While libcoap hands over an answer to a group request, the session's remote address is
+  // the member that sent it.
+  napi_value from = nullptr;
+  if (wrapper->Multicast()) from = String(env, FormatAddress(coap_session_get_addr_remote(session)));
+  else napi_get_undefined(env, &from);
   self->Invoke(self->onResponse_,
                {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)),
                 Number(env, coap_pdu_get_code(received)), Number(env, coap_pdu_get_type(received)),
                 Number(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
-                ReadFlatOptions(env, received, nullptr)});
+                ReadFlatOptions(env, received, nullptr), from});
   return COAP_RESPONSE_OK;
 }
 
@@ -378,6 +384,7 @@ Napi::Value Context::NewClientSession(const Napi::CallbackInfo& info) {
     coap_session_release(session);
     throw Napi::Error::New(env, "cannot create the session wrapper");
   }
+  if (coap_is_mcast(&remote)) Session::FromCoap(session)->SetMulticast();
   return Napi::Value(env, obj);
 }
 
@@ -544,6 +551,18 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   }
   coap_add_resource(core_->ctx, r);
   resources_[id] = r;
+  return env.Undefined();
+}
+
+Napi::Value Context::JoinGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
+  std::string group = info[0].As<Napi::String>().Utf8Value();
+  std::string ifname = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  // libcoap joins the group on every UDP endpoint of the group's address family.
+  if (coap_join_mcast_group_intf(core_->ctx, group.c_str(), ifname.empty() ? nullptr : ifname.c_str()) != 0) {
+    throw Napi::Error::New(env, "cannot join multicast group " + group + RecentLogSuffix(nullptr));
+  }
   return env.Undefined();
 }
 

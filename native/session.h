@@ -23,6 +23,9 @@ class Session : public Napi::ObjectWrap<Session> {
 
   coap_session_t* Get() const { return Alive() ? session_ : nullptr; }
   uint32_t Id() const { return id_; }
+  // A client session to a group address: answers come from each member's own address.
+  bool Multicast() const { return multicast_; }
+  void SetMulticast() { multicast_ = true; }
   // libcoap has freed (or is freeing) the session: forget the pointer.
   void Invalidate();
 
@@ -50,6 +53,7 @@ class Session : public Napi::ObjectWrap<Session> {
   bool owned_ = false;
   uint32_t id_ = 0;
   uint32_t mtu_ = COAP_DEFAULT_MTU;
+  bool multicast_ = false;
 };
 
 }  // namespace coapnode

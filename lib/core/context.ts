@@ -20,17 +20,18 @@ import {
 } from '../security'
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
+import { AsyncQueue } from './async-queue'
 import { Observation } from './observation'
 import { progressTracker } from './progress'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
 import { Resource, linkAttributes, notificationTypes, type HandlerResult } from './resource'
-import { Session, type PendingRequest } from './session'
+import { Session, checkParameters, type PendingRequest, type TransmissionParameters } from './session'
 import {
   CONNECTION_LOST, DEFAULT_CODE, RELIABLE_PROTOS, SECURE_PROTOS, SYSTEM_CA_DIR,
   checkAddress, checkCount, checkProto, checkSend, nackError,
 } from './checks'
-import type { ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
+import type { ClientSessionOptions, Endpoint, EndpointOptions, MulticastResponse, SendInit, SendOptions } from './types'
 
 export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions } from './types'
 
@@ -84,6 +85,7 @@ export class Context extends EventEmitter<{
   #pings = new Map<number, Array<() => void>>()
   #maxBodySize = DEFAULT_MAX_BODY_SIZE
   #customOptions = new Set<number>()
+  #serverParameters: TransmissionParameters | undefined
 
   constructor() {
     super()
@@ -96,8 +98,8 @@ export class Context extends EventEmitter<{
   // outstanding, `active` keeps it reachable.
   static #handlers(ref: WeakRef<Context>): NativeHandlers {
     return {
-      response: (sid, token, code, type, mid, payload, options) => {
-        ref.deref()?._native.response(sid, token, code, type, mid, payload, options)
+      response: (sid, token, code, type, mid, payload, options, from) => {
+        ref.deref()?._native.response(sid, token, code, type, mid, payload, options, from)
       },
       pong: (sid) => ref.deref()?._native.pong(sid),
       progress: (sid, token, bytes, total, upload) => ref.deref()?._native.progress(sid, token, bytes, total, upload),
@@ -116,7 +118,7 @@ export class Context extends EventEmitter<{
 
   /** @internal the native layer's entry points into this context */
   readonly _native: NativeHandlers = {
-    response: (sid, token, code, type, mid, payload, options) => this.#onResponse(sid, token, code, type, mid, payload, options),
+    response: (sid, token, code, type, mid, payload, options, from) => this.#onResponse(sid, token, code, type, mid, payload, options, from),
     nack: (sid, token, reason, log) => this.#onNack(sid, token, reason, log),
     pong: (sid) => this.#onPong(sid),
     progress: (sid, token, bytes, total, upload) => this.#sessions.get(sid)?.pending.get(token)?.progress?.(bytes, total, upload === 1),
@@ -422,6 +424,91 @@ export class Context extends EventEmitter<{
   }
 
   /**
+   * Transmission parameters given to every server session as libcoap creates it (e.g.
+   * `defaultLeisure` for answers to group requests, `ackTimeout` for separate responses and
+   * CON notifications). `undefined` leaves libcoap's defaults.
+   */
+  get serverParameters(): Readonly<TransmissionParameters> | undefined {
+    return this.#serverParameters
+  }
+
+  set serverParameters(p: TransmissionParameters | undefined) {
+    this.#serverParameters = p === undefined ? undefined : { ...checkParameters(p, 'serverParameters') }
+  }
+
+  /**
+   * Joins a multicast group on every UDP endpoint of its address family (↔
+   * `coap_join_mcast_group_intf`), e.g. `'224.0.1.187'` or `'ff02::fd'` (All CoAP Nodes), on
+   * interface `ifname` or the system's default. Add the endpoints (on a wildcard address) first.
+   * libcoap answers group requests after a random delay up to the session's `defaultLeisure`
+   * and suppresses error answers (RFC 7252 §8.2).
+   */
+  joinGroup(group: string, ifname?: string): void {
+    if (typeof group !== 'string') throw new TypeError(`group must be a string, got ${typeof group}`)
+    if (isIP(group) === 0) throw new RangeError(`group must be a numeric multicast address, got '${group}'`)
+    if (ifname !== undefined && typeof ifname !== 'string') throw new TypeError(`ifname must be a string, got ${typeof ifname}`)
+    const ctx = this.#live()
+    try {
+      ctx.joinGroup(group, ifname)
+    } catch (err) {
+      throw new CoapListenError(err instanceof Error ? err.message : String(err), { cause: err })
+    }
+  }
+
+  /**
+   * Sends a NON request to a group address (RFC 7252 §8.1; the session's remote is the group)
+   * and yields every answer, with the member that sent it, until `timeout` ms have passed
+   * (default 6000: libcoap's default leisure of 5 s plus a second). `signal` ends it early.
+   */
+  multicast(session: Session, init: SendInit, options: SendOptions = {}): AsyncQueue<MulticastResponse> {
+    checkSend(session, this, { ...init, type: 'NON' }, options)
+    if (session.proto !== 'udp') throw new RangeError(`multicast needs a UDP session, got '${session.proto}'`)
+    const ctx = this.#live()
+    if (!session.valid) throw new CoapClosedError('session has been released')
+    const { signal, timeout = 6000 } = options
+    if (timeout === 0) throw new RangeError('multicast needs a timeout > 0: answers are collected until it ends')
+    this.#registerSent(init.options)
+    const token = this.#newToken()
+    const key = token.toString('hex')
+    const cleanup = (): boolean => {
+      if (!session.pending.delete(key)) return false
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      this.#pendingCount--
+      this.#updateActive()
+      return true
+    }
+    const answers = new AsyncQueue<MulticastResponse>(cleanup)
+    const onAbort = (): void => {
+      if (cleanup()) answers._fail(new CoapAbortedError('multicast request aborted', { cause: signal?.reason }))
+    }
+    if (signal?.aborted) {
+      answers._fail(new CoapAbortedError('multicast request aborted', { cause: signal.reason }))
+      return answers
+    }
+    const timer = setTimeout(() => {
+      if (cleanup()) answers._end()
+    }, timeout)
+    session.pending.set(key, {
+      settle: (err) => {
+        if (!cleanup()) return
+        if (err) answers._fail(err)
+        else answers._end()
+      },
+      notify: (pdu, from) => answers._deliver({ remote: from ?? session.remote ?? '', pdu }),
+    })
+    this.#pendingCount++
+    this.#updateActive()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      ctx.send(session.native, 1, Method[init.method], token, encodeOptions(init.options ?? []), init.payload)
+    } catch (err) {
+      session.pending.get(key)?.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+    }
+    return answers
+  }
+
+  /**
    * Tells libcoap an option number is understood (↔ `coap_register_option`). Requests with an
    * unregistered critical (odd-numbered) option are answered 4.02 Bad Option by libcoap before
    * any handler runs; register yours to receive them (`req.option(n)`).
@@ -651,7 +738,7 @@ export class Context extends EventEmitter<{
     })
   }
 
-  #onResponse(sid: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer): void {
+  #onResponse(sid: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer, from?: string): void {
     const pending = this.#sessions.get(sid)?.pending.get(token)
     if (pending === undefined) return
     const pdu = new Pdu(code, type, mid, token, payload, options)
@@ -660,7 +747,7 @@ export class Context extends EventEmitter<{
       pending.settle(new CoapTooLargeError(`response body from ${this.#sessions.get(sid)?.remote} is over maxBodySize (${this.#maxBodySize})`))
       return
     }
-    if (pending.notify) pending.notify(pdu)
+    if (pending.notify) pending.notify(pdu, from)
     else pending.settle(undefined, pdu)
   }
 
@@ -708,6 +795,8 @@ export class Context extends EventEmitter<{
         for (const p of pending) p.settle(err)
       })
     }
+    // Now, inside libcoap's callback: the request that made the session is handled right after.
+    if (name === 'server-session-new' && this.#serverParameters !== undefined) session.native.setParameters(this.#serverParameters)
     if (name === 'session-connected' || name === 'dtls-connected') session._wasEstablished = true
     if (session._waiters.length > 0 && (name === 'session-connected' || CONNECTION_LOST.has(name))) {
       const err = name === 'session-connected'

@@ -4,7 +4,8 @@
  * @module
  */
 export { Context } from './context'
-export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit, SendOptions, TransferProgress } from './types'
+export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, MulticastResponse, SendInit, SendOptions, TransferProgress } from './types'
+export { AsyncQueue } from './async-queue'
 export { Session } from './session'
 export type { TransmissionParameters } from './session'
 export { Pdu } from './pdu'

@@ -12,7 +12,7 @@ import type { Context } from './context'
 export interface PendingRequest {
   settle(err: Error | undefined, value?: unknown): void
   /** Set for observations: every response goes here instead of settling. */
-  notify?(pdu: import('./pdu').Pdu): void
+  notify?(pdu: import('./pdu').Pdu, from?: string): void
   /** Told of block-wise progress. */
   progress?(bytes: number, total: number, upload: boolean): void
 }

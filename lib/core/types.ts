@@ -55,6 +55,13 @@ export interface SendInit {
   payload?: Buffer
 }
 
+/** One answer to a group request. */
+export interface MulticastResponse {
+  /** The member that answered, e.g. `'192.0.2.7:5683'` or `'[fe80::1%eth0]:5683'`. */
+  remote: string
+  pdu: import('./pdu').Pdu
+}
+
 /** How far a block-wise (RFC 7959) body has moved. */
 export interface TransferProgress {
   /** `'upload'`: our request body (Block1); `'download'`: the response body (Block2). */
