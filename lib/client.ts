@@ -5,6 +5,8 @@
 import './dispose'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
+import { Readable } from 'node:stream'
+import { setTimeout } from 'node:timers/promises'
 import { Method, type MethodName } from './codes'
 import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
@@ -70,6 +72,8 @@ export interface ClientOptions {
 const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters', 'maxBodySize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
+/** Consecutive re-registrations of an observation whose connection went away. */
+const OBSERVE_RETRIES = 3
 
 const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options', 'onProgress'])
 
@@ -213,17 +217,44 @@ export class CoapClient {
     const { method = 'GET', payload, ...rest } = options
     if (method !== 'GET' && method !== 'FETCH') throw new RangeError(`method must be GET or FETCH for observe, got '${String(method)}'`)
     const { uri, optionList, body, timeout, signal } = this.#prepare({ ...rest, url, method, payload })
-    const session = await this.#session(uri)
-    const observation = this.context.observe(session, { method, options: optionList, payload: body }, { timeout, signal })
     const href = typeof url === 'string' ? url : url.href
-    try {
-      for await (const pdu of observation) yield new CoapResponse(pdu, href)
-    } catch (err) {
-      if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
-      throw err
-    } finally {
-      await observation.return()
+    // A connection or DTLS session lost under a running observation is re-established and the
+    // observation registered again (RFC 7641 §3.3.1): up to OBSERVE_RETRIES failed attempts in
+    // a row, 1, 2, 4 s apart.
+    let delivered = false
+    for (let failures = 0; ; failures++) {
+      if (failures > 0) await setTimeout(1000 * 2 ** (failures - 1), undefined, { signal }).catch(() => undefined)
+      if (signal?.aborted) throw new CoapAbortedError('observation aborted', { cause: signal.reason })
+      const session = await this.#session(uri)
+      const observation = this.context.observe(session, { method, options: optionList, payload: body }, { timeout, signal })
+      try {
+        for await (const pdu of observation) {
+          delivered = true
+          failures = -1
+          yield new CoapResponse(pdu, href)
+        }
+        return
+      } catch (err) {
+        if (!(err instanceof CoapError && FATAL_TO_SESSION.has(err.code))) throw err
+        this.#drop(uri.origin, session)
+        if (!delivered || failures + 1 >= OBSERVE_RETRIES || this.context.closed) throw err
+      } finally {
+        await observation.return()
+      }
     }
+  }
+
+  /**
+   * The EventEmitter form of {@link CoapClient.observe}: an object-mode `Readable` emitting
+   * each response as `'data'`, `'end'` when the observation ends and `'error'` on failure;
+   * `destroy()` deregisters.
+   *
+   * ```ts
+   * client.observeStream('coap://host/temp').on('data', (res) => console.log(res.text()))
+   * ```
+   */
+  observeStream(url: string | URL, options?: Parameters<CoapClient['observe']>[1]): Readable {
+    return Readable.from(this.observe(url, options), { objectMode: true })
   }
 
   /**

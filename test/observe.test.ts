@@ -1,8 +1,11 @@
 // Observe (RFC 7641) through libcoap: server notify(), client async iteration, deregistration,
 // and interop with libcoap's coap-server (/time) and coap-client (-s).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CoapClient, CoapServer } from '../dist/index.js'
-import { sleep } from './helpers/bytes'
+import { sleep, waitFor } from './helpers/bytes'
 import { coapClient, startCoapServer } from './helpers/peers'
 
 const cleanups: Array<() => unknown> = []
@@ -166,5 +169,82 @@ describe("'observe'/'unobserve' events and the observer count", () => {
     expect(resource.observers).toBe(0)
     expect(events.filter((e) => e.startsWith('+'))).toHaveLength(2)
     expect(events.filter((e) => e.startsWith('-'))).toHaveLength(2)
+  })
+})
+
+describe('re-registration (RFC 7641 §3.3.1)', () => {
+  async function startServer(scheme: string, port: number, name: string): Promise<{ child: ChildProcess; port: number }> {
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures/observe-server.js'), scheme, String(port), name])
+    cleanups.push(() => child.kill('SIGKILL'))
+    const [line] = await Promise.race([
+      once(child.stdout!, 'data') as Promise<[Buffer]>,
+      sleep(10_000).then(() => { throw new Error('observe-server did not start') }),
+    ])
+    return { child, port: Number(String(line)) }
+  }
+
+  it.each(['coap', 'coap+tcp'])('over %s, a server that crashed and came back is observed again', async (scheme) => {
+    let server = await startServer(scheme, 0, 'A')
+    const client = newClient()
+    const seen: string[] = []
+    for await (const res of client.observe(`${scheme}://127.0.0.1:${server.port}/o`)) {
+      seen.push(res.text())
+      if (seen.length === 2) {
+        // No goodbye: over UDP the client notices only when Max-Age (1 s) passes without news,
+        // over TCP when the connection drops.
+        server.child.kill('SIGKILL')
+        await once(server.child, 'exit')
+        server = await startServer(scheme, server.port, 'B')
+      }
+      if (res.text() === 'B-2') break
+      if (seen.length > 30) throw new Error(`never re-registered: ${seen.join(' ')}`)
+    }
+    expect(seen.slice(0, 2)).toEqual(['A-0', 'A-1'])
+    expect(seen.slice(-3)).toEqual(['B-0', 'B-1', 'B-2'])
+  }, 20_000)
+
+  it('gives up with the error after a few failed attempts when the server stays away', async () => {
+    const server = await startServer('coap+tcp', 0, 'A')
+    const client = newClient()
+    const started = Date.now()
+    let error: unknown
+    try {
+      for await (const res of client.observe(`coap+tcp://127.0.0.1:${server.port}/o`)) {
+        if (res.text() === 'A-0') server.child.kill('SIGKILL')
+      }
+    } catch (err) {
+      error = err
+    }
+    expect(error).toMatchObject({ code: 'ERR_COAP_CONNECTION' })
+    // Three attempts: at once, then 1 s and 2 s later.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900)
+  }, 20_000)
+})
+
+describe('observeStream(): the EventEmitter form', () => {
+  it("emits 'data' per notification, and destroy() deregisters", async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0' })
+    cleanups.push(() => server.close())
+    let value = 0
+    const resource = server.resource('/counter', { observable: true }).get(() => String(value))
+    const [ep] = await server.listen()
+    const stream = newClient().observeStream(`coap://127.0.0.1:${ep.port}/counter`)
+    const seen: string[] = []
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject)
+      stream.on('data', (res: { text(): string }) => {
+        seen.push(res.text())
+        if (seen.length < 3) {
+          value++
+          resource.notify()
+        } else {
+          stream.destroy()
+          resolve()
+        }
+      })
+    })
+    expect(seen).toEqual(['0', '1', '2'])
+    await waitFor(() => resource.observers === 0, 3000, 'the deregistration')
+    expect(resource.notify()).toBe(false)
   })
 })

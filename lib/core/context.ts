@@ -37,6 +37,8 @@ export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, SendInit
 
 const endpointIds = new WeakMap<Endpoint, number>()
 const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
+/** Past a notification's Max-Age before an observer registers again (RFC 7641 §3.3.1). */
+const REREGISTER_SLACK_MS = 2000
 /** Block numbers are 20 bits; 1 GiB is as far as 1024-byte blocks reach. */
 const MAX_BODY_LIMIT = 2 ** 30
 /** 4.13 Request Entity Too Large. */
@@ -647,8 +649,30 @@ export class Context extends EventEmitter<{
       notify: (pdu) => {
         if (timer) clearTimeout(timer)
         timer = undefined
-        if (!observation._push(pdu)) cleanup()
+        if (!observation._push(pdu)) {
+          cleanup()
+          return
+        }
+        // RFC 7641 §3.3.1: a notification is fresh for its Max-Age. With nothing newer by then the
+        // server may have forgotten us (restarted): register again, with the same token.
+        const maxAge = (pdu.option(14)[0] as number | undefined) ?? 60
+        timer = setTimeout(() => {
+          timer = undefined
+          // The answer starts a new sequence (a restarted server counts from anywhere).
+          observation._restart()
+          register()
+        }, maxAge * 1000 + REREGISTER_SLACK_MS)
       },
+    }
+    const options6: Array<[number, Buffer]> = [[6, Buffer.alloc(0)], ...(init.options ?? [])]
+    const register = (): void => {
+      this.#whenConnected(session, entry, () => {
+        try {
+          ctx.send(session.native, init.type === 'NON' ? 1 : 0, Method[init.method], token, encodeOptions(options6), init.payload)
+        } catch (err) {
+          entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+        }
+      })
     }
     if (signal?.aborted) {
       observation._fail(new CoapAbortedError('observation aborted', { cause: signal.reason }))
@@ -661,14 +685,7 @@ export class Context extends EventEmitter<{
       timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`)), timeout)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    const options6: Array<[number, Buffer]> = [[6, Buffer.alloc(0)], ...(init.options ?? [])]
-    this.#whenConnected(session, entry, () => {
-      try {
-        ctx.send(session.native, init.type === 'NON' ? 1 : 0, Method[init.method], token, encodeOptions(options6), init.payload)
-      } catch (err) {
-        entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
-      }
-    })
+    register()
     return observation
   }
 

@@ -19,6 +19,11 @@ export class Observation extends AsyncQueue<Pdu> {
   #lastSeq: number | undefined
   #lastAt = 0
 
+  /** @internal a new registration: its answer is fresh whatever its sequence number */
+  _restart(): void {
+    this.#lastSeq = undefined
+  }
+
   /** @internal a response or notification arrived; false when the observation is over */
   _push(pdu: Pdu): boolean {
     if (this.done) return false
