@@ -47,7 +47,8 @@ function matches(values: unknown[], etag: Buffer): boolean {
 
 /**
  * Wraps a handler so that, once the resource uses ETags: a request whose If-Match /
- * If-None-Match fails against the resource's current ETag gets 4.12 without running it; an ETag in its result becomes the
+ * If-None-Match fails against the resource's current ETag gets 4.12 without running it, and a
+ * GET/FETCH carrying the current ETag gets 2.03 without running it; an ETag in its result becomes the
  * current one (a 2.02 Deleted forgets it); and a GET/FETCH whose ETag options include the
  * result's ETag gets 2.03 Valid with that ETag instead of the body.
  */
@@ -69,8 +70,17 @@ export function conditional(holder: EtagHolder, method: string, handler: Request
     if (ifMatch.length > 0 && !ifMatch.some((v) => (Buffer.isBuffer(v) && v.length > 0 ? current !== undefined && v.equals(current) : current !== undefined))) return true
     return req.option(IF_NONE_MATCH).length > 0 && current !== undefined
   }
+  const safe = method === 'GET' || method === 'FETCH'
   return (req) => {
-    if (holder.usesEtags && preconditionFails(req)) return { code: '4.12' }
+    if (holder.usesEtags) {
+      if (preconditionFails(req)) return { code: '4.12' }
+      // The client holds the current representation already: no need to run the handler.
+      const current = holder.etag
+      if (safe && current !== undefined && matches(req.option(ETAG), current)) return { code: '2.03', options: { ETag: current } }
+    } else if (req.option(IF_NONE_MATCH).length > 0) {
+      // Without ETags a registered resource is taken to exist, as libcoap does.
+      return { code: '4.12' }
+    }
     const out = handler(req)
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<HandlerResult>).then === 'function') {
       return (out as Promise<HandlerResult>).then((result) => after(req, result))

@@ -124,13 +124,17 @@ export function isNamedOption(number: number): boolean {
   return names.has(number)
 }
 
-/** Whether a flat option list (as {@link encodeOptions} makes) holds option `number`. */
-export function hasOption(flat: Buffer | undefined, number: number): boolean {
-  if (flat === undefined) return false
+/** The first value of uint option `number` in a flat option list, or undefined without one. */
+export function optionUint(flat: Buffer | undefined, number: number): number | undefined {
+  if (flat === undefined) return undefined
   for (let at = 0; at + 4 <= flat.length; at += 4 + flat.readUInt16BE(at + 2)) {
-    if (flat.readUInt16BE(at) === number) return true
+    if (flat.readUInt16BE(at) !== number) continue
+    const len = flat.readUInt16BE(at + 2)
+    let v = 0
+    for (let i = 0; i < len && i < 4; i++) v = v * 256 + flat[at + 4 + i]!
+    return v
   }
-  return false
+  return undefined
 }
 
 /** Adds every entry of an {@link OptionsInit} to `list` (validated, encoded). */

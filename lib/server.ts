@@ -107,6 +107,11 @@ export class ServerResource extends Resource {
     return this.#usesEtags
   }
 
+  /** @internal */
+  override get _decidesIfNoneMatch(): boolean {
+    return true
+  }
+
   /** Sets the handler for one method, wrapped for conditional requests. */
   override handle(method: MethodName, handler: RequestHandler): this {
     return super.handle(method, typeof handler === 'function' ? conditional(this, method, handler) : handler)

@@ -531,6 +531,8 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
   int flags = COAP_RESOURCE_FLAGS_RELEASE_URI | (notifications == 2   ? COAP_RESOURCE_FLAGS_NOTIFY_CON
                                                  : notifications == 3 ? COAP_RESOURCE_FLAGS_NOTIFY_NON_ALWAYS
                                                                       : COAP_RESOURCE_FLAGS_NOTIFY_NON);
+  // Resources whose If-None-Match is decided in JS (they may have no representation).
+  if (info[4].ToBoolean().Value()) flags |= COAP_RESOURCE_FLAGS_APP_IF_NONE_MATCH;
   coap_resource_t* r = coap_resource_init(uri, flags);
   if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
   coap_resource_set_userdata(r, (void*)(intptr_t)id);

@@ -13,7 +13,7 @@ import {
   CoapAbortedError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError, CoapListenError, CoapSendError,
   CoapTimeoutError, CoapTlsError, CoapTooLargeError,
 } from '../errors'
-import { appendOptions, encodeOptions, hasOption, isNamedOption } from '../options'
+import { appendOptions, encodeOptions, isNamedOption, optionUint } from '../options'
 import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
@@ -416,7 +416,7 @@ export class Context extends EventEmitter<{
     const ctx = this.#live()
     const id = this.#resources.length
     const notifications = resource.attributes.observable === true ? notificationTypes[resource.attributes.notifications ?? 'non'] : 0
-    ctx.addResource(resource.path.slice(1), id, notifications, linkAttributes(resource.attributes))
+    ctx.addResource(resource.path.slice(1), id, notifications, linkAttributes(resource.attributes), resource._decidesIfNoneMatch)
     this.#resources.push(resource)
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)
@@ -759,8 +759,9 @@ export class Context extends EventEmitter<{
     const pending = this.#sessions.get(sid)?.pending.get(token)
     if (pending === undefined) return
     const pdu = new Pdu(code, type, mid, token, payload, options)
-    // libcoap stopped a Block2 body over maxBodySize: the block it hands over says 4.13.
-    if (code === TOO_LARGE && pdu.option(23).length > 0) {
+    // libcoap stopped a Block2 body over maxBodySize (the block it hands over says 4.13), or a
+    // body came whole in one message (TCP) over it.
+    if ((code === TOO_LARGE && pdu.option(23).length > 0) || (payload !== undefined && payload.length > this.#maxBodySize)) {
       pending.settle(new CoapTooLargeError(`response body from ${this.#sessions.get(sid)?.remote} is over maxBodySize (${this.#maxBodySize})`))
       return
     }
@@ -913,7 +914,7 @@ export class Context extends EventEmitter<{
     const resource = this.#resources[rid]
     const observed = resource?._observed
     // After notify(value), observers (and new registrations) get that value, not the handler's.
-    const handler = observed !== undefined && (method === 1 || method === 5) && hasOption(options, 6)
+    const handler = observed !== undefined && (method === 1 || method === 5) && optionUint(options, 6) === 0
       ? () => observed
       : resource?.handlers[method]
     if (resource === undefined || handler === undefined) {
@@ -925,7 +926,7 @@ export class Context extends EventEmitter<{
     // block-wise ones, which libcoap refuses itself.
     if (payload !== undefined && payload.length > this.#maxBodySize) {
       shared[2] = 0
-      return this.#writeResult(method, { code: TOO_LARGE, options: { Size1: this.#maxBodySize } }, undefined)
+      return this.#writeResult(method, { code: '4.13', options: { Size1: this.#maxBodySize } }, undefined)
     }
     const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
     shared[2] = 0

@@ -27,21 +27,22 @@ export function progressTracker(onProgress: (p: TransferProgress) => void, repor
       }
     })
   }
-  return {
-    progress(bytes, total, upload) {
-      if (upload) {
-        uploaded = { bytes, total }
-        emit({ direction: 'upload', bytes, total })
-      } else {
-        if (total > 0) downloadTotal = total
-        emit({ direction: 'download', bytes, total: downloadTotal })
-      }
-    },
-    done() {
-      if (uploaded !== undefined && uploaded.bytes < uploaded.total) {
-        emit({ direction: 'upload', bytes: uploaded.total, total: uploaded.total })
-        uploaded = undefined
-      }
-    },
+  const done = (): void => {
+    if (uploaded !== undefined && uploaded.bytes < uploaded.total) {
+      emit({ direction: 'upload', bytes: uploaded.total, total: uploaded.total })
+    }
+    uploaded = undefined
   }
+  const progress = (bytes: number, total: number, upload: boolean): void => {
+    if (upload) {
+      uploaded = { bytes, total }
+      emit({ direction: 'upload', bytes, total })
+      return
+    }
+    // The answer's first block acknowledges the upload's last one.
+    done()
+    if (total > 0) downloadTotal = total
+    emit({ direction: 'download', bytes, total: downloadTotal })
+  }
+  return { progress, done }
 }

@@ -95,6 +95,10 @@ export class Resource {
   _notify: (() => boolean) | undefined
   /** @internal */
   _observers = 0
+  /** @internal If-None-Match is decided by the handlers (a subclass's), not by libcoap */
+  get _decidesIfNoneMatch(): boolean {
+    return false
+  }
   /** @internal what notify(value) gave: the answer to observe GETs until the next notify() */
   _observed: HandlerResult | undefined
 
