@@ -16,7 +16,8 @@
         "native/options.cc",
         "native/requests.cc",
         "native/security.cc",
-        "native/session.cc"
+        "native/session.cc",
+        "native/static.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -66,6 +66,8 @@ export interface NativeContext {
   notify(id: number): boolean
   registerOption(number: number): void
   joinGroup(group: string, ifname?: string): void
+  /** Answer GET natively with this representation (the fast path). */
+  setStatic(id: number, code: number, contentFormat: number, options?: Buffer, payload?: Buffer): void
   cancelObserve(session: NativeSession, token: Buffer): boolean
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number

@@ -40,6 +40,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::Notify>("notify"),
                          InstanceMethod<&Context::RegisterOption>("registerOption"),
                          InstanceMethod<&Context::JoinGroup>("joinGroup"),
+                         InstanceMethod<&Context::SetStatic>("setStatic"),
                          InstanceMethod<&Context::CancelObserve>("cancelObserve"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
@@ -129,6 +130,7 @@ void Context::Shutdown() {
   observers_.clear();
   addedObserver_ = nullptr;
   resources_.clear();
+  statics_.clear();
   endpoints_.clear();
   core_->deferredReleases.clear();  // coap_free_context frees every session regardless
   coap_context_t* ctx = core_->ctx;
@@ -610,6 +612,7 @@ Napi::Value Context::RegisterHandler(const Napi::CallbackInfo& info) {
   int method = info[1].As<Napi::Number>().Int32Value();
   // Methods without a handler are left to libcoap, which answers them with 4.05.
   coap_register_request_handler(found->second, (coap_request_t)method, OnRequest);
+  if (method == COAP_REQUEST_GET) statics_.erase(found->first);
   return env.Undefined();
 }
 

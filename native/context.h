@@ -36,6 +36,14 @@ class Context : public Napi::ObjectWrap<Context> {
   // A request whose handler has not answered yet. While `held` is set the CON request has not
   // been acknowledged at all (an answer in time goes out piggybacked); once `async` is set
   // libcoap has sent the empty ACK and will call the handler again for the separate response.
+  // A GET answer kept natively (the fast path): no JS runs for requests to it.
+  struct StaticRepresentation {
+    int code = 0;
+    int contentFormat = -1;
+    std::string options;
+    std::string etag;
+    std::shared_ptr<const std::string> payload;
+  };
   struct PendingAsync {
     coap_session_t* session;
     coap_async_t* async = nullptr;
@@ -55,6 +63,9 @@ class Context : public Napi::ObjectWrap<Context> {
   static void OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
                      const coap_mid_t mid);
   static int OnEvent(coap_session_t* session, const coap_event_t event);
+  static void OnStatic(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                       const coap_string_t* query, coap_pdu_t* response);
+  void ReportAddedObserver(coap_session_t* session, int32_t resourceId);
   static void OnBlockProgress(coap_session_t* session, const coap_bin_const_t* token, size_t sofar, size_t total,
                               int upload);
   static void OnPong(coap_session_t* session, const coap_pdu_t* received, const coap_mid_t mid);
@@ -70,7 +81,8 @@ class Context : public Napi::ObjectWrap<Context> {
                    const coap_string_t* query, coap_pdu_t* response, PendingAsync& result);
   void FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                     const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                    const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body);
+                    const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body,
+                    const std::shared_ptr<const std::string>* native = nullptr);
   napi_value ServerSessionObject(coap_session_t* session);
   void ForgetSession(coap_session_t* session);
   // Calls into JS without ever throwing; nullptr when the call failed.
@@ -93,6 +105,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value Notify(const Napi::CallbackInfo& info);
   Napi::Value RegisterOption(const Napi::CallbackInfo& info);
   Napi::Value JoinGroup(const Napi::CallbackInfo& info);
+  Napi::Value SetStatic(const Napi::CallbackInfo& info);
   Napi::Value CancelObserve(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
@@ -128,6 +141,7 @@ class Context : public Napi::ObjectWrap<Context> {
   // left behind by a failure path is harmless and dropped then.
   std::unordered_map<std::string, int32_t> heldKeys_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
+  std::unordered_map<int32_t, StaticRepresentation> statics_;
   std::unordered_map<int32_t, coap_endpoint_t*> endpoints_;  // likewise, unless removed first
   int32_t nextEndpointId_ = 1;
 };

@@ -60,10 +60,7 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     return;
   }
   if (self->addedObserver_ != nullptr && self->addedObserverSession_ == session) {
-    int32_t resourceId = (int32_t)(intptr_t)coap_resource_get_userdata(resource);
-    self->observers_[self->addedObserver_] = resourceId;
-    self->addedObserver_ = nullptr;
-    self->Invoke(self->onObserver_, {Number(env, resourceId), Number(env, 1), sessionObject});
+    self->ReportAddedObserver(session, (int32_t)(intptr_t)coap_resource_get_userdata(resource));
   }
   napi_value raw = self->Invoke(
       self->onRequest_,
@@ -122,6 +119,19 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, body);
 }
 
+// libcoap reported a new observer (persistence hook) just before calling the handler of its
+// registration: now the resource is known.
+void Context::ReportAddedObserver(coap_session_t* session, int32_t resourceId) {
+  observers_[addedObserver_] = resourceId;
+  addedObserver_ = nullptr;
+  if (!canCallJs_) return;
+  napi_value sessionObject = ServerSessionObject(session);
+  if (sessionObject == nullptr) return;
+  Napi::Env env = Env();
+  QuietHandleScope scope(env);
+  Invoke(onObserver_, {Number(env, resourceId), Number(env, 1), sessionObject});
+}
+
 void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                           const coap_string_t* query, coap_pdu_t* response, PendingAsync& result) {
   Napi::Buffer<uint8_t> body;
@@ -132,30 +142,57 @@ void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, co
 
 void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                            const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                           const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body) {
-  const uint8_t* payload = body.IsEmpty() ? nullptr : body.Data();
-  size_t payloadLength = body.IsEmpty() ? 0 : body.Length();
+                           const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body,
+                           const std::shared_ptr<const std::string>* native) {
+  const uint8_t* payload = nullptr;
+  size_t payloadLength = 0;
+  if (native != nullptr) {
+    payload = reinterpret_cast<const uint8_t*>((*native)->data());
+    payloadLength = (*native)->size();
+  } else if (!body.IsEmpty()) {
+    payload = body.Data();
+    payloadLength = body.Length();
+  }
   coap_pdu_set_code(response, (coap_pdu_code_t)code);
   if (optionsLength > 0 && !AddFlatOptions(response, options, optionsLength)) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
     return;
   }
-  if (payloadLength > 0) {
-    // libcoap's large-data call always writes a Content-Format; a handler that asked for none
-    // gets a plain body when it fits one PDU.
-    if (contentFormat < 0 && coap_add_data(response, payloadLength, payload)) return;
-    HeldBuffer* held = HoldBuffer(Env(), body);
-    if (held == nullptr ||
-        !coap_add_data_large_response(resource, session, request, response, query,
-                                      (uint16_t)(contentFormat < 0 ? COAP_MEDIATYPE_APPLICATION_OCTET_STREAM
-                                                                   : contentFormat),
-                                      -1, 0, payloadLength, payload, ReleaseHeldBuffer, held)) {
-      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
-      return;
+  uint8_t buf[4];
+  if (payloadLength == 0) {
+    if (contentFormat >= 0) {
+      coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, contentFormat), buf);
     }
-  } else if (contentFormat >= 0) {
-    uint8_t buf[4];
-    coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, contentFormat), buf);
+    return;
+  }
+  // A body that surely fits one message, to a request that asked for no particular block, is
+  // copied into the PDU; libcoap's large-data call (block-wise) is for the rest.
+  coap_opt_iterator_t it;
+  size_t room = coap_session_max_pdu_size(session);
+  size_t worst = 4 + 8 + optionsLength + 4 + 1 + payloadLength;  // header, token, options, CF, marker
+  if (worst + 16 <= room && coap_check_option(request, COAP_OPTION_BLOCK2, &it) == nullptr) {
+    bool ok = contentFormat < 0 ||
+              coap_add_option(response, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, contentFormat), buf);
+    if (ok && coap_add_data(response, payloadLength, payload)) return;
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+    return;
+  }
+  coap_release_large_data_t release;
+  void* hold;
+  if (native != nullptr) {
+    // The stored representation may be replaced while libcoap still sends this one.
+    hold = new std::shared_ptr<const std::string>(*native);
+    release = [](coap_session_t*, void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); };
+  } else {
+    hold = HoldBuffer(Env(), body);
+    release = ReleaseHeldBuffer;
+  }
+  if (hold == nullptr ||
+      !coap_add_data_large_response(resource, session, request, response, query,
+                                    (uint16_t)(contentFormat < 0 ? COAP_MEDIATYPE_APPLICATION_OCTET_STREAM
+                                                                 : contentFormat),
+                                    -1, 0, payloadLength, payload, release, hold)) {
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
   }
 }
 

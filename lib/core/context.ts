@@ -7,13 +7,12 @@ import '../dispose'
 import { randomBytes, X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
-import { Method, methodName, parseCode } from '../codes'
-import { parseContentFormat } from '../content-format'
+import { Method, methodName } from '../codes'
 import {
   CoapAbortedError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError, CoapListenError, CoapSendError,
   CoapTimeoutError, CoapTlsError, CoapTooLargeError,
 } from '../errors'
-import { appendOptions, encodeOptions, isNamedOption, optionUint } from '../options'
+import { encodeOptions, isNamedOption, optionUint } from '../options'
 import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
@@ -26,6 +25,7 @@ import { progressTracker } from './progress'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
 import { Resource, linkAttributes, notificationTypes, type HandlerResult } from './resource'
+import { encodeResult } from './result'
 import { Session, checkParameters, type PendingRequest, type TransmissionParameters } from './session'
 import {
   CONNECTION_LOST, DEFAULT_CODE, RELIABLE_PROTOS, SECURE_PROTOS, SYSTEM_CA_DIR,
@@ -421,6 +421,8 @@ export class Context extends EventEmitter<{
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)
     resource._notify = () => this.#native?.notify(id) ?? false
+    resource._represent = (r) => this.#native?.setStatic(id, r.code, r.contentFormat, r.options, r.payload)
+    if (resource._representation !== undefined) resource._represent(resource._representation)
     resource.handlers.forEach((h, method) => h && ctx.registerHandler(id, method))
     return resource
   }
@@ -720,6 +722,7 @@ export class Context extends EventEmitter<{
     for (const r of this.#resources) if (r) {
       r._onHandler = undefined
       r._notify = undefined
+      r._represent = undefined
     }
     ctx.close()
   }
@@ -992,20 +995,12 @@ export class Context extends EventEmitter<{
         shared[1] = -1
         return Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength)
       }
-      if (typeof result !== 'object') throw new TypeError(`handler for ${req?.method} ${req?.path} returned a ${typeof result}; return a string, Buffer or { code, payload, contentFormat, options }`)
-      const { code, payload, contentFormat, options } = result
-      const body = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload instanceof Uint8Array ? Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength) : undefined
-      if (payload !== undefined && body === undefined) throw new TypeError(`handler for ${req?.method} ${req?.path} returned a payload of type ${typeof payload}; use a string or Buffer`)
-      const wire = code === undefined ? DEFAULT_CODE[method] : parseCode(code, 'code')
-      if (wire < 64) throw new RangeError(`handler for ${req?.method} ${req?.path} returned code ${String(code)}, which is not a response code`)
-      const cf = contentFormat === null ? -1 : contentFormat === undefined ? (typeof payload === 'string' ? 0 : -1) : parseContentFormat(contentFormat)
-      const list: Array<[number, Buffer]> = []
-      appendOptions(list, options, 'options')
-      shared[0] = wire
-      shared[1] = cf
-      if (list.length === 0) return body
+      const r = encodeResult(method, result, `handler for ${req?.method} ${req?.path}`)
+      shared[0] = r.code
+      shared[1] = r.contentFormat
+      if (r.options === undefined) return r.payload
       shared[2] = 1
-      return [body, encodeOptions(list)]
+      return [r.payload, r.options]
     } catch (err) {
       shared[0] = 160
       shared[1] = -1

@@ -6,6 +6,7 @@ import { Method, type CodeString, type MethodName } from '../codes'
 import type { ContentFormatLike } from '../content-format'
 import type { OptionsInit } from '../options'
 import type { CoapRequest } from './request'
+import { encodeResult, type EncodedResult } from './result'
 
 /** A body a handler may return. */
 export type Body = string | Buffer | Uint8Array
@@ -99,6 +100,10 @@ export class Resource {
   get _decidesIfNoneMatch(): boolean {
     return false
   }
+  /** @internal the representation GET is answered with natively, if any */
+  _representation: EncodedResult | undefined
+  /** @internal hands it to the native layer once registered */
+  _represent: ((r: EncodedResult) => void) | undefined
   /** @internal what notify(value) gave: the answer to observe GETs until the next notify() */
   _observed: HandlerResult | undefined
 
@@ -138,12 +143,30 @@ export class Resource {
     return this._notify()
   }
 
+  /**
+   * The native fast path: GET is answered with `value` (a body or `{ code, payload,
+   * contentFormat, options }`) by the addon itself, with no JS per request, until the next
+   * call or a GET handler replaces it. A representation with an ETag option answers a GET
+   * carrying that ETag with 2.03. Observers of an observable resource are notified.
+   */
+  setRepresentation(value: HandlerResult): this {
+    this._representation = encodeResult(Method.GET, value, `setRepresentation() of '${this.path}'`)
+    this.handlers[Method.GET] = undefined
+    this._represent?.(this._representation)
+    if (this.attributes.observable && this._notify !== undefined) {
+      this._observed = undefined
+      this._notify()
+    }
+    return this
+  }
+
   /** Sets the handler for one method (replacing any earlier one). */
   handle(method: MethodName, handler: RequestHandler): this {
     const code = (Method as Record<string, number>)[method]
     if (code === undefined) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${handler === null ? 'null' : typeof handler}`)
     this.handlers[code] = handler
+    if (code === Method.GET) this._representation = undefined
     this._onHandler?.(code)
     return this
   }
