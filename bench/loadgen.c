@@ -149,6 +149,7 @@ struct config {
   uint64_t requests; /* measured requests to send, 0 = no limit */
   unsigned timeout_ms;
   int responder_port; /* > 0: run the responder instead */
+  unsigned responder_batch; /* datagrams per recvmmsg/sendmmsg in the responder */
 };
 
 static void usage(FILE *out) {
@@ -174,7 +175,9 @@ static void usage(FILE *out) {
       "responder options:\n"
       "  --responder PORT     listen on PORT; piggybacked ACK 2.05 \"hello\" to every CON GET\n"
       "  --bind ADDR          listen address (default 127.0.0.1)\n"
-      "  --threads N          N sockets on the same port (SO_REUSEPORT), one thread each\n",
+      "  --threads N          N sockets on the same port (SO_REUSEPORT), one thread each\n"
+      "  --batch N            datagrams per recvmmsg/sendmmsg, 1..64 (default 64); 1 answers\n"
+      "                       one datagram per syscall, like libcoap\n",
       out);
 }
 
@@ -261,7 +264,7 @@ static int is_loopback(const struct sockaddr_storage *ss) {
 
 static void parse_args(int argc, char **argv, struct config *cfg) {
   enum { O_TARGET = 256, O_PATH, O_METHOD, O_PAYLOAD, O_NON, O_SOCKETS, O_CONC, O_THREADS,
-         O_DURATION, O_WARMUP, O_REQUESTS, O_TIMEOUT, O_BIND, O_RESPONDER, O_HELP };
+         O_DURATION, O_WARMUP, O_REQUESTS, O_TIMEOUT, O_BIND, O_RESPONDER, O_BATCH, O_HELP };
   static const struct option opts[] = {
       {"target", required_argument, 0, O_TARGET},     {"path", required_argument, 0, O_PATH},
       {"method", required_argument, 0, O_METHOD},     {"payload-size", required_argument, 0, O_PAYLOAD},
@@ -270,11 +273,12 @@ static void parse_args(int argc, char **argv, struct config *cfg) {
       {"duration", required_argument, 0, O_DURATION}, {"warmup", required_argument, 0, O_WARMUP},
       {"requests", required_argument, 0, O_REQUESTS}, {"timeout-ms", required_argument, 0, O_TIMEOUT},
       {"bind", required_argument, 0, O_BIND},         {"responder", required_argument, 0, O_RESPONDER},
-      {"help", no_argument, 0, O_HELP},               {0, 0, 0, 0}};
+      {"batch", required_argument, 0, O_BATCH},       {"help", no_argument, 0, O_HELP},
+      {0, 0, 0, 0}};
   const char *bind_str = NULL;
   *cfg = (struct config){.path = "", .method_name = "GET", .method = C_GET, .sockets = 64,
                          .concurrency = 256, .threads = 1, .duration = 5, .warmup = 1,
-                         .timeout_ms = 2000};
+                         .timeout_ms = 2000, .responder_batch = RECV_BATCH};
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -301,6 +305,7 @@ static void parse_args(int argc, char **argv, struct config *cfg) {
     case O_TIMEOUT: cfg->timeout_ms = (unsigned)parse_uint("--timeout-ms", optarg, 1, 3600000); break;
     case O_BIND: bind_str = optarg; break;
     case O_RESPONDER: cfg->responder_port = (int)parse_uint("--responder", optarg, 1, 65535); break;
+    case O_BATCH: cfg->responder_batch = (unsigned)parse_uint("--batch", optarg, 1, RECV_BATCH); break;
     case O_HELP: case 'h': usage(stdout); exit(0);
     default: usage(stderr); exit(2);
     }
@@ -435,13 +440,11 @@ struct conn {
   struct mmsghdr *smsg;
   struct iovec *siov; /* two per message */
   int *sslot;
-  uint8_t (*ackbuf)[4];
-  unsigned nack;
+  uint8_t (*ackbuf)[4]; /* one per send position, used by empty ACKs */
 };
 
 struct worker {
   const struct config *cfg;
-  unsigned id;
   pthread_t thread;
   int epfd;
   struct conn *conns;
@@ -450,7 +453,7 @@ struct worker {
   size_t tail_len;
   uint64_t quota; /* measured requests this thread may still send; UINT64_MAX = unlimited */
 
-  uint64_t t_start, t_window, t_send_end, t_stop, t_last_resp;
+  uint64_t t_window, t_send_end, t_stop, t_last_resp;
   int sending;
   unsigned outstanding;
 
@@ -505,19 +508,31 @@ static void flush(struct worker *w, struct conn *c) {
     }
   }
   c->nsend = 0;
-  c->nack = 0;
 }
 
-static void queue(struct worker *w, struct conn *c, const uint8_t *buf, size_t len, int slot) {
+/* Queues slot i's request: its header and token, then the shared options and payload. */
+static void queue_request(struct worker *w, struct conn *c, unsigned i) {
   if (c->nsend == c->send_cap) flush(w, c);
   unsigned k = c->nsend++;
   struct iovec *iov = &c->siov[2 * k];
-  iov[0].iov_base = (void *)buf;
-  iov[0].iov_len = len;
-  iov[1].iov_base = (void *)w->tail;
-  iov[1].iov_len = slot >= 0 ? w->tail_len : 0;
-  c->smsg[k].msg_hdr = (struct msghdr){.msg_iov = iov, .msg_iovlen = slot >= 0 && w->tail_len ? 2 : 1};
-  c->sslot[k] = slot;
+  iov[0] = (struct iovec){.iov_base = c->slots[i].hdr, .iov_len = REQ_HDR};
+  iov[1] = (struct iovec){.iov_base = (void *)w->tail, .iov_len = w->tail_len};
+  c->smsg[k].msg_hdr = (struct msghdr){.msg_iov = iov, .msg_iovlen = w->tail_len ? 2 : 1};
+  c->sslot[k] = (int)i;
+}
+
+/* Queues an empty ACK for a CON message with this MID (big-endian bytes). */
+static void queue_ack(struct worker *w, struct conn *c, const uint8_t mid[2]) {
+  if (c->nsend == c->send_cap) flush(w, c);
+  unsigned k = c->nsend++;
+  uint8_t *ack = c->ackbuf[k];
+  ack[0] = (uint8_t)(1u << 6 | T_ACK << 4);
+  ack[1] = C_EMPTY;
+  ack[2] = mid[0];
+  ack[3] = mid[1];
+  c->siov[2 * k] = (struct iovec){.iov_base = ack, .iov_len = 4};
+  c->smsg[k].msg_hdr = (struct msghdr){.msg_iov = &c->siov[2 * k], .msg_iovlen = 1};
+  c->sslot[k] = -1;
 }
 
 /* Starts a new request on slot i (the caller has checked may_send). */
@@ -540,7 +555,7 @@ static void arm(struct worker *w, struct conn *c, unsigned i, uint64_t now) {
   s->hdr[5] = (uint8_t)i;
   s->hdr[6] = (uint8_t)(s->gen >> 8);
   s->hdr[7] = (uint8_t)s->gen;
-  queue(w, c, s->hdr, REQ_HDR, (int)i);
+  queue_request(w, c, i);
 }
 
 /* Ends slot i's exchange (answered, reset or lost) and starts the next one if allowed. */
@@ -618,12 +633,7 @@ static void handle_datagram(struct worker *w, struct conn *c, const uint8_t *m, 
     }
     if (type == T_CON) {
       /* Acknowledge it even if stale, so the server stops retransmitting. */
-      uint8_t *ack = c->ackbuf[c->nack++];
-      ack[0] = (uint8_t)(1u << 6 | T_ACK << 4);
-      ack[1] = C_EMPTY;
-      ack[2] = m[2];
-      ack[3] = m[3];
-      queue(w, c, ack, 4, -1);
+      queue_ack(w, c, m + 2);
     }
     i = slot_by_token(c, m + 4, tkl);
     if (i >= 0) complete(w, c, (unsigned)i, code, 0, now);
@@ -636,13 +646,9 @@ static void handle_datagram(struct worker *w, struct conn *c, const uint8_t *m, 
 static void service(struct worker *w, struct conn *c) {
   for (;;) {
     int n = recvmmsg(c->fd, w->rmsg, RECV_BATCH, MSG_DONTWAIT, NULL);
-    if (n <= 0) break; /* EAGAIN, or an ICMP error (ECONNREFUSED) that epoll reports again */
+    if (n <= 0) break; /* EAGAIN, or a pending ICMP error (ECONNREFUSED), now consumed */
     uint64_t now = now_ns();
-    for (int k = 0; k < n; k++) {
-      handle_datagram(w, c, w->rbuf[k], w->rmsg[k].msg_len, now);
-      /* Separate responses queue ACKs; make room before the ack buffers run out. */
-      if (c->nack == RECV_BATCH) flush(w, c);
-    }
+    for (int k = 0; k < n; k++) handle_datagram(w, c, w->rbuf[k], w->rmsg[k].msg_len, now);
     flush(w, c);
     if (n < RECV_BATCH) break;
   }
@@ -700,7 +706,7 @@ static void worker_init(struct worker *w, unsigned first, unsigned n) {
     c->smsg = calloc(c->send_cap, sizeof *c->smsg);
     c->siov = calloc(2 * c->send_cap, sizeof *c->siov);
     c->sslot = calloc(c->send_cap, sizeof *c->sslot);
-    c->ackbuf = calloc(RECV_BATCH, sizeof *c->ackbuf);
+    c->ackbuf = calloc(c->send_cap, sizeof *c->ackbuf);
     if (!c->slots || !c->smsg || !c->siov || !c->sslot || !c->ackbuf) die("calloc");
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = j};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl");
@@ -717,7 +723,6 @@ static void *worker_run(void *arg) {
   pthread_barrier_wait(&g_start_barrier);
 
   uint64_t now = now_ns();
-  w->t_start = now;
   w->t_window = now + (uint64_t)(cfg->warmup * 1e9);
   w->t_send_end = cfg->duration > 0 ? w->t_window + (uint64_t)(cfg->duration * 1e9) : UINT64_MAX;
   w->sending = 1;
@@ -822,7 +827,7 @@ static int run_load(const struct config *cfg) {
   for (unsigned t = 0; t < cfg->threads; t++) {
     struct worker *w = &ws[t];
     unsigned n = cfg->sockets / cfg->threads + (t < cfg->sockets % cfg->threads);
-    *w = (struct worker){.cfg = cfg, .id = t, .tail = tail, .tail_len = tail_len};
+    *w = (struct worker){.cfg = cfg, .tail = tail, .tail_len = tail_len};
     w->quota = cfg->requests ? cfg->requests / cfg->threads + (t < cfg->requests % cfg->threads)
                              : UINT64_MAX;
     worker_init(w, first, n);
@@ -904,7 +909,7 @@ static void *responder_run(void *arg) {
                                        .msg_iov = &r->iin[k], .msg_iovlen = 1};
   }
   for (;;) {
-    int n = recvmmsg(r->fd, r->in, RECV_BATCH, MSG_WAITFORONE, NULL);
+    int n = recvmmsg(r->fd, r->in, r->cfg->responder_batch, MSG_WAITFORONE, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("recvmmsg");

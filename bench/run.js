@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { start, startOnFreePort, freePort, run, cpuSeconds } = require('./lib/proc')
+const { start, startOnFreePort, freePort, run, cpuSeconds, rssBytes } = require('./lib/proc')
 const { markdown, svg } = require('./lib/report')
 
 const ROOT = path.join(__dirname, '..')
@@ -133,6 +133,78 @@ const scenarios = {
     return { title: 'UDP client: GETs to the minimal C server, 64 in flight', rows }
   },
 
+  async dtls() {
+    const counts = quick ? [100] : [1000, 10_000]
+    const systems = [
+      { system: 'ours (coaps://, PSK)', ...ours('handler', 'coaps'), dtlsPort: (p) => p, path: '/x' },
+      { system: "libcoap's coap-server (PSK)", file: COAP_SERVER, argv: (port) => ['-A', '127.0.0.1', '-p', String(port), '-k', 'bench-key'], dtlsPort: (p) => p + 1, path: '/time' },
+    ]
+    const rows = []
+    for (const sys of systems) {
+      for (const n of counts) {
+        const server = await launch(sys.file, sys.argv)
+        try {
+          const port = sys.dtlsPort(server.port)
+          const before = rssBytes(server.child.pid)
+          const held = await start(process.execPath, [path.join(PEERS, 'dtls-sessions.js'), String(port), String(n), '50'], { timeoutMs: 300_000 })
+          const result = JSON.parse(held.output.split('\n')[0])
+          const perSession = (rssBytes(server.child.pid) - before) / Math.max(1, result.sessions)
+          await held.stop()
+          log(`${sys.system}: ${n} handshakes at ${Math.round(result.handshakesPerSecond)}/s, ${(perSession / 1024).toFixed(1)} KiB RSS per idle session`)
+          rows.push({ system: `${sys.system}, ${n} sessions`, other: `${Math.round(result.handshakesPerSecond)} handshakes/s${result.failed ? ` (${result.failed} failed)` : ''}, ${(perSession / 1024).toFixed(1)} KiB RSS per idle session` })
+        } finally {
+          await server.stop()
+        }
+      }
+      // Requests over one DTLS session each from our client, 64 in flight.
+      const server = await launch(sys.file, sys.argv)
+      try {
+        const url = `coaps://127.0.0.1:${sys.dtlsPort(server.port)}${sys.path}`
+        const cpu0 = cpuSeconds(server.child.pid)
+        const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), url, '64', String(DURATION), 'bench', 'bench-key'], { timeoutMs: (DURATION + 30) * 1000 }))
+        const cpu = ((cpuSeconds(server.child.pid) - cpu0) * 1e6) / r.responses
+        log(`${sys.system}: ${Math.round(r.rps)} rps over DTLS, ${cpu.toFixed(1)} µs server CPU/request`)
+        rows.push({ system: `${sys.system}: GETs from our client`, ...r, cpu_us_per_request: cpu })
+      } finally {
+        await server.stop()
+      }
+    }
+    return { title: 'DTLS-PSK: handshakes, idle-session memory, requests', note: 'Handshakes 50 at a time from our client (core Context sessions, one ping each); RSS is the server process\'s growth divided by the sessions held.', rows }
+  },
+
+  async tcpServer() {
+    // The load generator speaks UDP only: our client drives both servers the same way, and the
+    // servers' CPU per request is the comparable figure.
+    const rows = []
+    for (const sys of [
+      { system: 'ours (coap+tcp://)', ...ours('handler', 'coap+tcp'), path: '/x' },
+      { system: "libcoap's coap-server (TCP)", file: COAP_SERVER, argv: (port) => ['-A', '127.0.0.1', '-p', String(port)], path: '/time' },
+    ]) {
+      const server = await launch(sys.file, sys.argv)
+      try {
+        const cpu0 = cpuSeconds(server.child.pid)
+        const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), `coap+tcp://127.0.0.1:${server.port}${sys.path}`, '64', String(DURATION)], { timeoutMs: (DURATION + 30) * 1000 }))
+        const cpu = ((cpuSeconds(server.child.pid) - cpu0) * 1e6) / r.responses
+        log(`${sys.system}: ${Math.round(r.rps)} rps, ${cpu.toFixed(1)} µs server CPU/request`)
+        rows.push({ system: sys.system, ...r, cpu_us_per_request: cpu })
+      } finally {
+        await server.stop()
+      }
+    }
+    return { title: 'TCP server: GETs from our client over one connection, 64 in flight', rows }
+  },
+
+  async workers() {
+    const port = await freePort()
+    const counts = [1, 2]
+    const rows = await compare(counts.map((n) => ({
+      system: `ours: ${n} worker thread${n > 1 ? 's' : ''} sharing the port (SO_REUSEPORT)`,
+      file: process.execPath,
+      argv: [path.join(PEERS, 'workers-server.js'), String(n), String(port + n)],
+    })))
+    return { title: 'Scaling out: N contexts on one UDP port', note: 'On 2 cores the load generator needs one of them: expect little gain here; the point is that the kernel spreads clients over the workers.', rows }
+  },
+
   async fanout() {
     const n = quick ? 100 : 1000
     const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'fanout.js'), String(n)], { timeoutMs: 60_000 }))
@@ -189,6 +261,10 @@ async function main() {
   const idle = byName.idleSessions
   if (idle) target('UDP server with idle sessions vs without', idle.rows[1].rps / idle.rows[0].rps, 0.8)
   target('UDP client vs node-coap client', ratio(byName.udpClient, 'ours: CoapClient', 'node-coap client'), 4)
+  const tcp = byName.tcpServer
+  if (tcp) target('TCP server vs libcoap coap-server (server CPU per request, inverse)', tcp.rows[1].cpu_us_per_request / tcp.rows[0].cpu_us_per_request, 1.0)
+  const dtls = byName.dtls?.rows.filter((r) => r.cpu_us_per_request)
+  if (dtls?.length === 2) target('DTLS-PSK server vs libcoap coap-server (server CPU per request, inverse)', dtls[1].cpu_us_per_request / dtls[0].cpu_us_per_request, 1.0)
 
   const dir = path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })

@@ -50,6 +50,11 @@ export interface ServerOptions {
   multicast?: string | MulticastGroup | Array<string | MulticastGroup>
   /** RFC 7252 transmission parameters for every session the server creates. */
   parameters?: TransmissionParameters
+  /**
+   * Share UDP/DTLS listen ports with other servers that set it too (SO_REUSEPORT), e.g. one
+   * per worker thread or cluster process: the kernel spreads peers over them by address.
+   */
+  reusePort?: boolean
 }
 
 /** A multicast group to join, on a given interface or the system's default. */
@@ -147,7 +152,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters', 'reusePort'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
 // WebSocket session only at its next idle sweep.
@@ -217,6 +222,7 @@ export class CoapServer extends EventEmitter<{
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
       if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
       if (options.parameters !== undefined) this.context.serverParameters = options.parameters
+      if (options.reusePort !== undefined) this.context.reusePort = options.reusePort
     } catch (err) {
       this.context.close()
       throw err

@@ -122,9 +122,8 @@ void Context::Shutdown() {
   for (auto& entry : serverSessions_) {
     Session* s = Session::FromCoap(entry.first);
     if (s != nullptr) s->Invalidate();
-    entry.second.Reset();
   }
-  serverSessions_.clear();
+  serverSessions_.clear();  // the references' destructors never throw, unlike Reset()
   pendingAsync_.clear();
   heldKeys_.clear();
   observers_.clear();
@@ -150,7 +149,8 @@ napi_value Context::Invoke(const Napi::FunctionReference& fn, size_t argc, const
   napi_env env = Env();
   napi_value recv, result = nullptr;
   napi_get_undefined(env, &recv);
-  if (napi_call_function(env, recv, fn.Value(), argc, argv, &result) == napi_ok) return result;
+  napi_value callee = RefValue(env, fn);
+  if (callee != nullptr && napi_call_function(env, recv, callee, argc, argv, &result) == napi_ok) return result;
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) {
@@ -278,7 +278,8 @@ int Context::OnEvent(coap_session_t* session, const coap_event_t event) {
   Session* wrapper = Session::FromCoap(session);
   if (self->canCallJs_ && wrapper != nullptr) {
     napi_env env = self->Env();
-    self->Invoke(self->onEvent_, {wrapper->Value(), Number(env, event)});
+    napi_value object = RefValue(env, *wrapper);
+    if (object != nullptr) self->Invoke(self->onEvent_, {object, Number(env, event)});
   }
   if (event == COAP_EVENT_SERVER_SESSION_DEL) self->ForgetSession(session);
   return 0;
@@ -328,15 +329,17 @@ void Context::ForgetSession(coap_session_t* session) {
   Session* wrapper = Session::FromCoap(session);
   if (wrapper != nullptr) wrapper->Invalidate();
   coap_session_set_app_data(session, nullptr);
-  found->second.Reset();
   serverSessions_.erase(found);
 }
 
 napi_value Context::ServerSessionObject(coap_session_t* session) {
   auto found = serverSessions_.find(session);
-  if (found != serverSessions_.end()) return found->second.Value();
-  napi_value obj = Session::Wrap(Env(), core_, session, false);
-  if (obj != nullptr) serverSessions_.emplace(session, Napi::Persistent(Napi::Object(Env(), obj)));
+  napi_env env = Env();
+  if (found != serverSessions_.end()) return RefValue(env, found->second);
+  napi_value obj = Session::Wrap(env, core_, session, false);
+  napi_ref ref = nullptr;
+  if (obj == nullptr || napi_create_reference(env, obj, 1, &ref) != napi_ok) return nullptr;
+  serverSessions_.emplace(session, Napi::ObjectReference(env, ref));
   return obj;
 }
 
@@ -452,6 +455,7 @@ Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
   if (info[1].IsNumber()) coap_context_set_max_idle_sessions(core_->ctx, info[1].As<Napi::Number>().Uint32Value());
   if (info[2].IsNumber()) coap_context_set_session_timeout(core_->ctx, info[2].As<Napi::Number>().Uint32Value());
   if (info[3].IsNumber()) coap_context_set_max_body_size(core_->ctx, (size_t)info[3].As<Napi::Number>().Int64Value());
+  if (info[4].IsBoolean()) coap_context_set_reuse_port(core_->ctx, info[4].As<Napi::Boolean>().Value() ? 1 : 0);
   return env.Undefined();
 }
 
@@ -464,7 +468,8 @@ napi_value Context::SessionValue(coap_session_t* session) {
     return obj != nullptr ? obj : undefined;
   }
   Session* wrapper = Session::FromCoap(session);
-  return wrapper != nullptr ? static_cast<napi_value>(wrapper->Value()) : undefined;
+  napi_value obj = wrapper != nullptr ? RefValue(Env(), *wrapper) : nullptr;
+  return obj != nullptr ? obj : undefined;
 }
 
 napi_value Context::CallSecurity(SecurityHandler which, coap_session_t* session,

@@ -11,6 +11,7 @@
 
 #include "core.h"
 #include "security.h"
+#include "util.h"
 
 namespace coapnode {
 
@@ -53,7 +54,7 @@ class Context : public Napi::ObjectWrap<Context> {
     int code = 0;
     int contentFormat = -1;
     std::string options;
-    Napi::Reference<Napi::Buffer<uint8_t>> payload;
+    std::unique_ptr<detail::HeldBuffer, detail::HeldBufferDeleter> payload;
   };
 
   static Context* FromCoap(coap_context_t* ctx);
@@ -81,7 +82,7 @@ class Context : public Napi::ObjectWrap<Context> {
                    const coap_string_t* query, coap_pdu_t* response, PendingAsync& result);
   void FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                     const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                    const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body,
+                    const uint8_t* options, size_t optionsLength, detail::JsBytes body,
                     const std::shared_ptr<const std::string>* native = nullptr);
   napi_value ServerSessionObject(coap_session_t* session);
   void ForgetSession(coap_session_t* session);

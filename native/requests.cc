@@ -71,7 +71,6 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
     return;
   }
-  Napi::Value result(env, raw);
 
   if (shared[0] == 0) {
     int32_t id = shared[3];
@@ -102,21 +101,18 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     return;
   }
 
-  Napi::Value payload = result;
-  Napi::Value options;
-  if (shared[2] != 0 && result.IsArray()) {
-    payload = result.As<Napi::Array>().Get(0u);
-    options = result.As<Napi::Array>().Get(1u);
+  // [payload, options] when the handler gave options, else the payload alone.
+  napi_value payload = raw;
+  napi_value options = nullptr;
+  bool isArray = false;
+  if (shared[2] != 0 && napi_is_array(env, raw, &isArray) == napi_ok && isArray &&
+      (napi_get_element(env, raw, 0, &payload) != napi_ok || napi_get_element(env, raw, 1, &options) != napi_ok)) {
+    coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+    return;
   }
-  const uint8_t* optData = nullptr;
-  size_t optLen = 0;
-  if (!options.IsEmpty() && options.IsBuffer()) {
-    optData = options.As<Napi::Buffer<uint8_t>>().Data();
-    optLen = options.As<Napi::Buffer<uint8_t>>().Length();
-  }
-  Napi::Buffer<uint8_t> body;
-  if (payload.IsBuffer()) body = payload.As<Napi::Buffer<uint8_t>>();
-  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], optData, optLen, body);
+  JsBytes opts = BufferBytes(env, options);
+  self->FillResponse(resource, session, request, query, response, shared[0], shared[1], opts.data, opts.length,
+                     BufferBytes(env, payload));
 }
 
 // libcoap reported a new observer (persistence hook) just before calling the handler of its
@@ -134,24 +130,20 @@ void Context::ReportAddedObserver(coap_session_t* session, int32_t resourceId) {
 
 void Context::FinishAsync(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                           const coap_string_t* query, coap_pdu_t* response, PendingAsync& result) {
-  Napi::Buffer<uint8_t> body;
-  if (!result.payload.IsEmpty()) body = result.payload.Value();
   FillResponse(resource, session, request, query, response, result.code, result.contentFormat,
-               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(), body);
+               reinterpret_cast<const uint8_t*>(result.options.data()), result.options.size(),
+               HeldBytes(result.payload.get()));
 }
 
 void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                            const coap_string_t* query, coap_pdu_t* response, int code, int contentFormat,
-                           const uint8_t* options, size_t optionsLength, Napi::Buffer<uint8_t> body,
+                           const uint8_t* options, size_t optionsLength, JsBytes body,
                            const std::shared_ptr<const std::string>* native) {
-  const uint8_t* payload = nullptr;
-  size_t payloadLength = 0;
+  const uint8_t* payload = body.data;
+  size_t payloadLength = body.length;
   if (native != nullptr) {
     payload = reinterpret_cast<const uint8_t*>((*native)->data());
     payloadLength = (*native)->size();
-  } else if (!body.IsEmpty()) {
-    payload = body.Data();
-    payloadLength = body.Length();
   }
   coap_pdu_set_code(response, (coap_pdu_code_t)code);
   if (optionsLength > 0 && !AddFlatOptions(response, options, optionsLength)) {
@@ -184,7 +176,7 @@ void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, c
     hold = new std::shared_ptr<const std::string>(*native);
     release = [](coap_session_t*, void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); };
   } else {
-    hold = HoldBuffer(Env(), body);
+    hold = HoldBuffer(Env(), body.value);
     release = ReleaseHeldBuffer;
   }
   if (hold == nullptr ||
@@ -204,7 +196,10 @@ Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
   PendingAsync& p = found->second;
   p.code = info[1].As<Napi::Number>().Int32Value();
   p.contentFormat = info[2].As<Napi::Number>().Int32Value();
-  if (info[3].IsBuffer()) p.payload = Napi::Persistent(info[3].As<Napi::Buffer<uint8_t>>());
+  if (info[3].IsBuffer()) {
+    p.payload.reset(HoldBuffer(env, info[3]));
+    if (p.payload == nullptr) return Napi::Boolean::New(env, false);
+  }
   if (info[4].IsBuffer()) {
     auto b = info[4].As<Napi::Buffer<char>>();
     p.options.assign(b.Data(), b.Length());
@@ -273,9 +268,8 @@ bool Context::SendPiggybacked(PendingAsync& p) {
     ok = coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(buf, sizeof buf, p.contentFormat), buf);
   }
   // Bodies too large for one PDU take the separate path, where libcoap does block-wise.
-  Napi::Buffer<uint8_t> body;
-  if (!p.payload.IsEmpty()) body = p.payload.Value();
-  ok = ok && (body.IsEmpty() || body.Length() == 0 || coap_add_data(pdu, body.Length(), body.Data()));
+  JsBytes body = HeldBytes(p.payload.get());
+  ok = ok && (body.length == 0 || coap_add_data(pdu, body.length, body.data));
   if (!ok) {
     coap_delete_pdu(pdu);
     return false;

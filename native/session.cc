@@ -2,6 +2,7 @@
 
 #include "addon.h"
 #include "address.h"
+#include "util.h"
 
 namespace coapnode {
 
@@ -34,10 +35,12 @@ Napi::Function Session::Define(Napi::Env env) {
 
 napi_value Session::Wrap(Napi::Env env, std::shared_ptr<ContextCore> core, coap_session_t* session, bool owned) {
   WrapArgs args{std::move(core), session, owned};
-  napi_value external = Napi::External<WrapArgs>::New(env, &args);
+  napi_value external = nullptr;
   napi_value obj = nullptr;
-  // Raw call: may run from a libcoap callback, where nothing may throw (nullptr on failure).
-  if (napi_new_instance(env, GetAddonData(env)->sessionCtor.Value(), 1, &external, &obj) != napi_ok) {
+  // Raw calls: may run from a libcoap callback, where nothing may throw (nullptr on failure).
+  napi_value ctor = detail::RefValue(env, GetAddonData(env)->sessionCtor);
+  if (ctor == nullptr || napi_create_external(env, &args, nullptr, nullptr, &external) != napi_ok ||
+      napi_new_instance(env, ctor, 1, &external, &obj) != napi_ok) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {

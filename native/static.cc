@@ -75,7 +75,7 @@ void Context::OnStatic(coap_resource_t* resource, coap_session_t* session, const
     }
   }
   self->FillResponse(resource, session, request, query, response, rep.code, rep.contentFormat,
-                     reinterpret_cast<const uint8_t*>(rep.options.data()), rep.options.size(), Napi::Buffer<uint8_t>(),
+                     reinterpret_cast<const uint8_t*>(rep.options.data()), rep.options.size(), JsBytes(),
                      &rep.payload);
 }
 

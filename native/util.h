@@ -52,6 +52,46 @@ inline void ReleaseHeldBuffer(coap_session_t*, void* arg) {
   heldBufferCount--;
 }
 
+// The value behind a reference, or nullptr (raw: node-addon-api's Value() throws when the
+// environment is going away).
+inline napi_value RefValue(napi_env env, napi_ref ref) {
+  napi_value value = nullptr;
+  if (ref == nullptr || napi_get_reference_value(env, ref, &value) != napi_ok) return nullptr;
+  return value;
+}
+
+struct HeldBufferDeleter {
+  void operator()(HeldBuffer* held) const { ReleaseHeldBuffer(nullptr, held); }
+};
+
+// A JS Buffer's bytes, read with raw Node-API: node-addon-api's accessors throw C++ exceptions
+// when the environment is going away, and nothing may throw through libcoap.
+struct JsBytes {
+  napi_value value = nullptr;
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+inline JsBytes BufferBytes(napi_env env, napi_value value) {
+  JsBytes out;
+  bool isBuffer = false;
+  void* data = nullptr;
+  if (value != nullptr && napi_is_buffer(env, value, &isBuffer) == napi_ok && isBuffer &&
+      napi_get_buffer_info(env, value, &data, &out.length) == napi_ok) {
+    out.value = value;
+    out.data = static_cast<const uint8_t*>(data);
+  } else {
+    out.length = 0;
+  }
+  return out;
+}
+
+inline JsBytes HeldBytes(HeldBuffer* held) {
+  napi_value value = nullptr;
+  if (held == nullptr || napi_get_reference_value(held->env, held->ref, &value) != napi_ok) return JsBytes();
+  return BufferBytes(held->env, value);
+}
+
 // A handle scope that never throws (libcoap callbacks must not).
 struct QuietHandleScope {
   napi_env env;

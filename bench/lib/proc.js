@@ -22,7 +22,7 @@ function start(file, args, { env, timeoutMs = 15_000 } = {}) {
       const m = /ready (\d+)/.exec(out)
       if (m) {
         clearTimeout(timer)
-        resolve({ child, port: Number(m[1]), stop: () => stop(child) })
+        resolve({ child, port: Number(m[1]), output: out, stop: () => stop(child) })
       }
     })
     child.once('exit', (code) => {

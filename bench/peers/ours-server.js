@@ -1,5 +1,5 @@
 // Our server for the benchmarks, in its own process so its CPU time can be read from /proc:
-//   node ours-server.js <mode> <port> [proto]
+//   node ours-server.js <mode> <port> [scheme]   (coaps: PSK key 'bench-key')
 // modes: handler (GET /x answered by a JS handler with a small payload), realistic (the handler
 // reads method, path, payload and options, as an application would), static (the native fast
 // path: setRepresentation), observe (observable /x for fan-out), large (GET/PUT /x of a body
@@ -9,7 +9,13 @@ const path = require('node:path')
 const { CoapServer } = require(path.join(__dirname, '../../dist/index.js'))
 
 const [mode, port, proto = 'coap'] = process.argv.slice(2)
-const server = new CoapServer({ listen: `${proto}://127.0.0.1:${port}`, maxIdleSessions: 0, sessionTimeout: 600 })
+const secure = proto.startsWith('coaps')
+const server = new CoapServer({
+  listen: `${proto}://127.0.0.1:${port}`,
+  maxIdleSessions: 0,
+  sessionTimeout: 600,
+  ...(secure ? { psk: { key: 'bench-key' }, maxHandshakes: 1000 } : {}),
+})
 const resource = server.resource('/x', mode === 'observe' ? { observable: true } : undefined)
 let body = Buffer.alloc(0)
 let counter = 0

@@ -86,6 +86,7 @@ export class Context extends EventEmitter<{
   #limits: { maxHandshakes?: number; maxIdleSessions?: number; sessionTimeout?: number; keepalive?: number; maxMessageSize?: number } = {}
   #pings = new Map<number, Array<() => void>>()
   #maxBodySize = DEFAULT_MAX_BODY_SIZE
+  #reusePort = false
   #customOptions = new Set<number>()
   #serverParameters: TransmissionParameters | undefined
 
@@ -294,6 +295,22 @@ export class Context extends EventEmitter<{
     if (!Number.isInteger(bytes) || bytes < 64 || bytes > 0x7fffffff) throw new RangeError(`maxMessageSize must be an integer 64-2147483647, got ${bytes}`)
     this.#limits.maxMessageSize = bytes
     this.#live().setReliable(undefined, bytes)
+  }
+
+  /**
+   * Whether UDP endpoints added from now on set SO_REUSEPORT (↔ `coap_context_set_reuse_port`,
+   * our libcoap patch): contexts in several threads or processes can then listen on one port
+   * and the kernel spreads peers over them by address (a peer always reaches the same one,
+   * which DTLS sessions need). Default false.
+   */
+  get reusePort(): boolean {
+    return this.#reusePort
+  }
+
+  set reusePort(on: boolean) {
+    if (typeof on !== 'boolean') throw new TypeError(`reusePort must be a boolean, got ${typeof on}`)
+    this.#reusePort = on
+    this.#live().setLimits(undefined, undefined, undefined, undefined, on)
   }
 
   /**
