@@ -205,6 +205,16 @@ describe('capabilities', () => {
 })
 
 describe('DTLS-PSK', () => {
+  it('a ping as the first thing on a new session waits for the handshake, then measures the round trip', async () => {
+    const s = await startServer({ psk: { key: 'ping-key' } })
+    const ctx = new Context()
+    cleanups.push(() => ctx.close())
+    const session = ctx.newClientSession({ proto: 'dtls', remote: { host: '127.0.0.1', port: s.port }, psk: { identity: 'pinger', key: 'ping-key' } })
+    const rtt = await ctx.ping(session, { timeout: FAIL_TIMEOUT * 2 })
+    expect(rtt).toBeGreaterThan(0)
+    expect(session.state).toBe('established')
+  })
+
   it('GET and PUT round trip with the default key; the handler and the session event see the identity', async () => {
     const s = await startServer({ psk: { hint: 'srv-hint', key: 'secret-key-1' } })
     const client = newClient({ timeout: 8000, psk: { identity: 'alice', key: 'secret-key-1' } })

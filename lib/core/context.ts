@@ -371,13 +371,14 @@ export class Context extends EventEmitter<{
       if (timeout > 0) timer = setTimeout(() => entry.settle(new CoapTimeoutError(`no pong from ${session.remote} within ${timeout} ms`)), timeout)
       if (signal?.aborted) return onAbort()
       signal?.addEventListener('abort', onAbort, { once: true })
+      // A DTLS ping before the handshake is done is refused by libcoap: wait for it too.
       this.#whenConnected(session, entry, () => {
         try {
           ctx.ping(session.native)
         } catch (err) {
           entry.settle(new CoapSendError(`cannot ping ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
         }
-      })
+      }, true)
     })
   }
 
@@ -712,10 +713,12 @@ export class Context extends EventEmitter<{
    * Runs `transmit` once the session can take it. libcoap's own wait for a TCP/TLS/WebSocket
    * connection and its CSM blocks the thread (coap_client_delay_first), so nothing is handed
    * to libcoap before the session is established; meanwhile the request stays pending here.
+   * `handshake`: wait for a DTLS handshake too (libcoap queues requests, but refuses pings).
    */
-  #whenConnected(session: Session, entry: PendingRequest, transmit: () => void): void {
+  #whenConnected(session: Session, entry: PendingRequest, transmit: () => void, handshake = false): void {
     const proto = session.proto ?? 'udp'
-    if (!RELIABLE_PROTOS.has(proto) || session.state === 'established') return transmit()
+    const waits = RELIABLE_PROTOS.has(proto) || (handshake && proto === 'dtls')
+    if (!waits || session.state === 'established') return transmit()
     if (session.state === 'none') return entry.settle(new CoapConnectionError(`connection to ${session.remote} is closed`))
     session._waiters.push((err) => {
       if (err) entry.settle(err)
@@ -836,8 +839,9 @@ export class Context extends EventEmitter<{
     // Now, inside libcoap's callback: the request that made the session is handled right after.
     if (name === 'server-session-new' && this.#serverParameters !== undefined) session.native.setParameters(this.#serverParameters)
     if (name === 'session-connected' || name === 'dtls-connected') session._wasEstablished = true
-    if (session._waiters.length > 0 && (name === 'session-connected' || CONNECTION_LOST.has(name))) {
-      const err = name === 'session-connected'
+    const connected = name === 'session-connected' || name === 'dtls-connected'
+    if (session._waiters.length > 0 && (connected || CONNECTION_LOST.has(name))) {
+      const err = connected
         ? undefined
         : SECURE_PROTOS.has(session.proto ?? 'udp') && (name === 'dtls-closed' || name === 'dtls-error')
           ? new CoapTlsError(`TLS handshake with ${session.remote} failed (${name})`)
