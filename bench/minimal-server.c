@@ -9,8 +9,9 @@
  * coap_io_do_epoll call drains a busy socket per session walk (surplus offers just hit
  * EAGAIN). libcoap's timers (retransmissions, session expiry) live on a timerfd inside the
  * same epoll set and arrive as events with a NULL data pointer, so blocking in epoll_wait
- * cannot starve them. (coap_io_process also expires cache entries and runs async requests;
- * this server uses neither.)
+ * cannot starve them. (coap_io_process additionally expires coap_cache entries after the
+ * batch; this server keeps none. Async and observe work runs in the prepare step that
+ * coap_io_do_epoll ends with.)
  *
  * usage: coap-minimal-server [--host ADDR] [--port PORT]
  * Prints "ready <port>" once listening; exits cleanly on SIGINT/SIGTERM.

@@ -72,6 +72,8 @@ export interface ClientOptions {
 const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters', 'maxBodySize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
+/** Parsed URLs kept per client. */
+const TARGET_CACHE_SIZE = 256
 /** Consecutive re-registrations of an observation whose connection went away. */
 const OBSERVE_RETRIES = 3
 
@@ -338,7 +340,7 @@ export class CoapClient {
     timeout: number; signal: AbortSignal | undefined; confirmable: boolean | undefined
   } {
     if (typeof init !== 'object' || init === null) throw new TypeError(`request options must be an object, got ${init === null ? 'null' : typeof init}`)
-    const uri = parseUri(init.url, 'url')
+    const { uri, base } = this.#target(init.url)
     const method = init.method ?? 'GET'
     if (typeof method !== 'string' || !(method in Method)) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
     const payload = checkBody(init.payload)
@@ -349,15 +351,33 @@ export class CoapClient {
     for (const key of Object.keys(init)) {
       if (!OPTION_KEYS.has(key) && key !== 'url' && key !== 'method' && key !== 'payload') throw new TypeError(`unknown request option '${key}'`)
     }
-    const options: Array<[number, Buffer]> = []
-    if (isIP(uri.host) === 0) options.push([3, Buffer.from(uri.host)])
-    for (const seg of uri.path) options.push([11, Buffer.from(seg)])
-    for (const q of [...uri.query, ...queryItems(init.query)]) options.push([15, Buffer.from(q)])
+    const options = base.slice()
+    for (const q of queryItems(init.query)) options.push([15, Buffer.from(q)])
     if (init.contentFormat !== undefined) appendOptions(options, { 'Content-Format': parseContentFormat(init.contentFormat) })
     else if (typeof init.payload === 'string') options.push([12, Buffer.alloc(0)])
     if (init.accept !== undefined) appendOptions(options, { Accept: parseContentFormat(init.accept, 'accept') })
     appendOptions(options, init.options, 'options')
     return { uri, method, optionList: options, body: payload, timeout, signal, confirmable: init.confirmable }
+  }
+
+  // Parsed URLs and their Uri-Host/Uri-Path/Uri-Query options: a client usually talks to a
+  // few URLs many times, and parsing one costs more than the rest of a request's set-up.
+  #targets = new Map<string, { uri: CoapUri; base: Array<[number, Buffer]> }>()
+  #target(url: string | URL): { uri: CoapUri; base: Array<[number, Buffer]> } {
+    const key = typeof url === 'string' ? url : undefined
+    const cached = key === undefined ? undefined : this.#targets.get(key)
+    if (cached !== undefined) return cached
+    const uri = parseUri(url, 'url')
+    const base: Array<[number, Buffer]> = []
+    if (isIP(uri.host) === 0) base.push([3, Buffer.from(uri.host)])
+    for (const seg of uri.path) base.push([11, Buffer.from(seg)])
+    for (const q of uri.query) base.push([15, Buffer.from(q)])
+    const target = { uri, base }
+    if (key !== undefined) {
+      if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear()
+      this.#targets.set(key, target)
+    }
+    return target
   }
 
   #drop(origin: string, session: Session): void {

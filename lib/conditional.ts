@@ -77,7 +77,7 @@ export function conditional(holder: EtagHolder, method: string, handler: Request
       // The client holds the current representation already: no need to run the handler.
       const current = holder.etag
       if (safe && current !== undefined && matches(req.option(ETAG), current)) return { code: '2.03', options: { ETag: current } }
-    } else if (req.option(IF_NONE_MATCH).length > 0) {
+    } else if (req._has(IF_NONE_MATCH)) {
       // Without ETags a registered resource is taken to exist, as libcoap does.
       return { code: '4.12' }
     }

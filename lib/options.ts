@@ -124,6 +124,15 @@ export function isNamedOption(number: number): boolean {
   return names.has(number)
 }
 
+/** Whether a flat option list holds option `number` (without decoding any value). */
+export function hasOption(flat: Buffer | undefined, number: number): boolean {
+  if (flat === undefined) return false
+  for (let at = 0; at + 4 <= flat.length; at += 4 + flat.readUInt16BE(at + 2)) {
+    if (flat.readUInt16BE(at) === number) return true
+  }
+  return false
+}
+
 /** The first value of uint option `number` in a flat option list, or undefined without one. */
 export function optionUint(flat: Buffer | undefined, number: number): number | undefined {
   if (flat === undefined) return undefined

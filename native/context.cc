@@ -2,6 +2,8 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -20,6 +22,7 @@ namespace {
 constexpr int kEpollBatch = 64;
 constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
 constexpr int kDatagramRepeat = 8;
+constexpr int kMaxDatagramRepeat = 64;
 }  // namespace
 
 Napi::Function Context::Define(Napi::Env env) {
@@ -190,12 +193,19 @@ void Context::RunBatch() {
     canCallJs_ = false;
   }
   struct epoll_event ready[kEpollBatch];
-  struct epoll_event batch[kEpollBatch * 4];
+  struct epoll_event batch[kEpollBatch * kMaxDatagramRepeat];  // 48 KiB: every ready socket gets its offers
   int fd = coap_context_get_coap_fd(core_->ctx);
   {
     InLibcoap guard(*core_);
     for (int round = 0; round < kMaxRounds && !closeRequested_; round++) {
       int n = epoll_wait(fd, ready, kEpollBatch, 0);
+      if (repeat_ > 1) {
+        // Adapt the offers per prepare step (DESIGN §5): a socket still readable after a full
+        // round wanted more (each prepare step walks every session, so with thousands of them
+        // it must serve many datagrams); one drained at the first round had enough.
+        if (n > 0 && round > 0) repeat_ = std::min(kMaxDatagramRepeat, repeat_ * 2);
+        else if (n <= 0 && round == 1) repeat_ = std::max(kDatagramRepeat, repeat_ - repeat_ / 4);
+      }
       if (n <= 0) break;
       // Offer each readable socket several times per call so a busy socket is drained before
       // libcoap's per-call session walk runs again; surplus offers just hit EAGAIN.

@@ -143,6 +143,8 @@ class Context : public Napi::ObjectWrap<Context> {
   std::unordered_map<std::string, int32_t> heldKeys_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
   std::unordered_map<int32_t, StaticRepresentation> statics_;
+  // UTF-8 of a handler's string result (lib/core: INLINE_STRING UTF-16 units, 3 bytes each).
+  char scratch_[4096];
   std::unordered_map<int32_t, coap_endpoint_t*> endpoints_;  // likewise, unless removed first
   int32_t nextEndpointId_ = 1;
 };

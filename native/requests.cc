@@ -112,7 +112,7 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   }
   JsBytes opts = BufferBytes(env, options);
   self->FillResponse(resource, session, request, query, response, shared[0], shared[1], opts.data, opts.length,
-                     BufferBytes(env, payload));
+                     ResultBytes(env, payload, self->scratch_, sizeof self->scratch_));
 }
 
 // libcoap reported a new observer (persistence hook) just before calling the handler of its
@@ -171,6 +171,12 @@ void Context::FillResponse(coap_resource_t* resource, coap_session_t* session, c
   }
   coap_release_large_data_t release;
   void* hold;
+  std::shared_ptr<const std::string> copy;
+  if (native == nullptr && body.value == nullptr) {
+    // Bytes from a string: libcoap keeps what it sends block-wise, so keep a copy.
+    copy = std::make_shared<const std::string>(reinterpret_cast<const char*>(payload), payloadLength);
+    native = &copy;
+  }
   if (native != nullptr) {
     // The stored representation may be replaced while libcoap still sends this one.
     hold = new std::shared_ptr<const std::string>(*native);

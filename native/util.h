@@ -86,6 +86,22 @@ inline JsBytes BufferBytes(napi_env env, napi_value value) {
   return out;
 }
 
+// A handler's body: a Buffer, or a short string written as UTF-8 into `scratch` (JS hands
+// strings over as they are, to spare a Buffer per response). `value` stays null for a string:
+// there is nothing to hold, the bytes must be copied if libcoap keeps them.
+inline JsBytes ResultBytes(napi_env env, napi_value value, char* scratch, size_t size) {
+  napi_valuetype type;
+  if (value == nullptr || napi_typeof(env, value, &type) != napi_ok) return JsBytes();
+  if (type != napi_string) return BufferBytes(env, value);
+  JsBytes out;
+  if (napi_get_value_string_utf8(env, value, scratch, size, &out.length) == napi_ok) {
+    out.data = reinterpret_cast<const uint8_t*>(scratch);
+  } else {
+    out.length = 0;
+  }
+  return out;
+}
+
 inline JsBytes HeldBytes(HeldBuffer* held) {
   napi_value value = nullptr;
   if (held == nullptr || napi_get_reference_value(held->env, held->ref, &value) != napi_ok) return JsBytes();

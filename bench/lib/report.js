@@ -22,6 +22,7 @@ function markdown(results) {
     }
     lines.push('')
   }
+  for (const f of results.failed ?? []) lines.push(`**${f.scenario} failed:** ${f.error}`, '')
   if (results.targets.length) {
     lines.push('## Targets', '', '| target | measured | met |', '|---|---:|---|')
     for (const t of results.targets) lines.push(`| ${t.name} | ${fmt(t.ratio, 2)}× (≥ ${t.floor}×) | ${t.met ? 'yes' : '**no**'} |`)

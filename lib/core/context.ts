@@ -41,6 +41,8 @@ const DEFAULT_MAX_BODY_SIZE = 8 * 1024 * 1024
 const REREGISTER_SLACK_MS = 2000
 /** Block numbers are 20 bits; 1 GiB is as far as 1024-byte blocks reach. */
 const MAX_BODY_LIMIT = 2 ** 30
+/** Longest string result handed to the native layer as a string (its UTF-8 fits 4 KiB). */
+const INLINE_STRING = 1024
 /** 4.13 Request Entity Too Large. */
 const TOO_LARGE = (4 << 5) | 13
 
@@ -992,8 +994,9 @@ export class Context extends EventEmitter<{
     if (ctx === undefined) return
     const shared = this.#shared
     const out = this.#writeResult(method, result, req)
-    const [payload, options] = shared[2] ? (out as [Buffer | undefined, Buffer]) : [out as Buffer | undefined, undefined]
-    ctx.completeAsync(id, shared[0], shared[1], payload, options)
+    const [payload, options] = shared[2] ? (out as [Buffer | undefined, Buffer]) : [out as Buffer | string | undefined, undefined]
+    // A later answer is kept natively until libcoap sends it: as a Buffer.
+    ctx.completeAsync(id, shared[0], shared[1], typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload, options)
   }
 
   /** Puts code and content format in the shared slots; returns the payload (and options). */
@@ -1009,7 +1012,8 @@ export class Context extends EventEmitter<{
       if (typeof result === 'string') {
         shared[0] = DEFAULT_CODE[method]
         shared[1] = 0
-        return Buffer.from(result, 'utf8')
+        // Short strings go to the native side as they are (written into the PDU as UTF-8).
+        return result.length <= INLINE_STRING ? result : Buffer.from(result, 'utf8')
       }
       if (result instanceof Uint8Array) {
         shared[0] = DEFAULT_CODE[method]

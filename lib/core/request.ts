@@ -3,7 +3,7 @@
  * @module
  */
 import { typeName, type MessageTypeName, type MethodName } from '../codes'
-import { decodeOptions, optionNumber, type CoapOption, type OptionName } from '../options'
+import { decodeOptions, hasOption, optionNumber, type CoapOption, type OptionName } from '../options'
 import type { NativeSession } from '../native'
 import { emptyPayload } from './pdu'
 import type { Session } from './session'
@@ -70,6 +70,11 @@ export class CoapRequest {
   #decoded(): CoapOption[] {
     this.#all ??= decodeOptions(this.#rawOptions)
     return this.#all
+  }
+
+  /** @internal whether option `number` is present, without decoding the options */
+  _has(number: number): boolean {
+    return hasOption(this.#rawOptions, number)
   }
 
   /** Values of one option (all occurrences), by name or number. */
