@@ -841,7 +841,8 @@ export class Context extends EventEmitter<{
     // Now, inside libcoap's callback: the request that made the session is handled right after.
     if (name === 'server-session-new' && this.#serverParameters !== undefined) session.native.setParameters(this.#serverParameters)
     if (name === 'session-connected' || name === 'dtls-connected') session._wasEstablished = true
-    const connected = name === 'session-connected' || name === 'dtls-connected'
+    // TLS raises 'dtls-connected' too, before its CSM exchange: only DTLS is ready then.
+    const connected = name === 'session-connected' || (name === 'dtls-connected' && session.proto === 'dtls')
     if (session._waiters.length > 0 && (connected || CONNECTION_LOST.has(name))) {
       const err = connected
         ? undefined
