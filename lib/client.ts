@@ -67,9 +67,11 @@ export interface ClientOptions {
   parameters?: TransmissionParameters
   /** Largest body sent or received, in bytes (default 8 MiB); beyond it `ERR_COAP_TOO_LARGE`. */
   maxBodySize?: number
+  /** Largest block for block-wise transfers: 16, 32, …, 1024 bytes (default 1024). */
+  blockSize?: number
 }
 
-const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters', 'maxBodySize'])
+const CLIENT_OPTIONS = new Set(['timeout', 'confirmable', 'psk', 'pki', 'keepalive', 'maxMessageSize', 'parameters', 'maxBodySize', 'blockSize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 const FATAL_TO_SESSION = new Set(['ERR_COAP_DTLS_HANDSHAKE', 'ERR_COAP_TLS', 'ERR_COAP_CONNECTION'])
 /** Parsed URLs kept per client. */
@@ -78,6 +80,10 @@ const TARGET_CACHE_SIZE = 256
 const OBSERVE_RETRIES = 3
 
 const OPTION_KEYS = new Set(['confirmable', 'timeout', 'signal', 'accept', 'contentFormat', 'query', 'options', 'onProgress'])
+
+function uintOption(n: number): Buffer {
+  return n === 0 ? Buffer.alloc(0) : Buffer.from([n])
+}
 
 function isMulticast(host: string): boolean {
   if (isIP(host) === 4) return Number(host.split('.')[0]) >> 4 === 14
@@ -145,6 +151,7 @@ export class CoapClient {
       if (options.keepalive !== undefined) this.context.keepalive = options.keepalive
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
       if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
+      if (options.blockSize !== undefined) this.context.blockSize = options.blockSize
     } catch (err) {
       this.context.close()
       throw err
@@ -357,6 +364,9 @@ export class CoapClient {
     else if (typeof init.payload === 'string') options.push([12, Buffer.alloc(0)])
     if (init.accept !== undefined) appendOptions(options, { Accept: parseContentFormat(init.accept, 'accept') })
     appendOptions(options, init.options, 'options')
+    // Our block size also bounds the answer's blocks: ask for it (RFC 7959 §2.4, Block2 num 0).
+    const size = this.context.blockSize
+    if (size !== undefined && !options.some(([n]) => n === 23)) options.push([23, uintOption(Math.log2(size) - 4)])
     return { uri, method, optionList: options, body: payload, timeout, signal, confirmable: init.confirmable }
   }
 

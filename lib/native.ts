@@ -54,7 +54,7 @@ export interface NativeContext {
   addClientSecurity(config: import('./security').NativeClientSecurity): number
   setServerPsk(config: { hint?: Buffer; key?: Buffer; lookup: boolean; sni: boolean }): void
   setServerPki(config: { cert: Buffer; key: Buffer; ca?: Buffer; verifyPeer: boolean; verify: boolean; sni: boolean }): void
-  setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number, maxBodySize?: number, reusePort?: boolean): void
+  setLimits(maxHandshakes?: number, maxIdleSessions?: number, sessionTimeout?: number, maxBodySize?: number, reusePort?: boolean, blockSize?: number): void
   setRootCas(dir: string): boolean
   setReliable(keepalive?: number, maxMessageSize?: number): void
   ping(session: NativeSession): number

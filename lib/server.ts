@@ -41,6 +41,8 @@ export interface ServerOptions {
   maxMessageSize?: number
   /** Largest request body accepted, in bytes (default 8 MiB); larger ones are answered 4.13. */
   maxBodySize?: number
+  /** Largest block for block-wise transfers: 16, 32, …, 1024 bytes (default 1024). */
+  blockSize?: number
   /**
    * Multicast groups to join once listening (RFC 7252 §8), e.g. `'224.0.1.187'`, `'ff02::fd'`
    * (All CoAP Nodes) or `{ group: 'ff05::fd', interface: 'eth0' }`. Needs a `coap://` listen URL
@@ -152,7 +154,7 @@ export class ServerResource extends Resource {
   }
 }
 
-const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters', 'reusePort'])
+const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters', 'reusePort', 'blockSize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
 // WebSocket session only at its next idle sweep.
@@ -223,6 +225,7 @@ export class CoapServer extends EventEmitter<{
       if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize
       if (options.parameters !== undefined) this.context.serverParameters = options.parameters
       if (options.reusePort !== undefined) this.context.reusePort = options.reusePort
+      if (options.blockSize !== undefined) this.context.blockSize = options.blockSize
     } catch (err) {
       this.context.close()
       throw err

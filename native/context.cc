@@ -466,6 +466,7 @@ Napi::Value Context::SetLimits(const Napi::CallbackInfo& info) {
   if (info[2].IsNumber()) coap_context_set_session_timeout(core_->ctx, info[2].As<Napi::Number>().Uint32Value());
   if (info[3].IsNumber()) coap_context_set_max_body_size(core_->ctx, (size_t)info[3].As<Napi::Number>().Int64Value());
   if (info[4].IsBoolean()) coap_context_set_reuse_port(core_->ctx, info[4].As<Napi::Boolean>().Value() ? 1 : 0);
+  if (info[5].IsNumber()) coap_context_set_max_block_size(core_->ctx, info[5].As<Napi::Number>().Uint32Value());
   return env.Undefined();
 }
 

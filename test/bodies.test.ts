@@ -518,3 +518,43 @@ describe('interop: our client → coap-server', () => {
     expectSameBytes((await client.get(peer.url('/example_data'))).payload, body, '/example_data unchanged')
   })
 })
+
+describe('blockSize (SZX)', () => {
+  it("a client's blockSize cuts its upload and asks for its download in blocks of that size", async () => {
+    const { server, udp } = await newServer({ maxBodySize: 1 << 20 })
+    const body = pattern(3000, 7)
+    let got: Buffer | undefined
+    server.resource('/blocks').put((req) => {
+      got = req.payload
+    }).get(() => body)
+    const client = newClient({ blockSize: 64 })
+    const up: TransferProgress[] = []
+    expect((await client.put(udp('/blocks'), body, { onProgress: (p) => up.push(p) })).code).toBe('2.04')
+    expectSameBytes(got, body, 'upload')
+    expectProgress(up, 'upload', body.length, 64)
+    const down: TransferProgress[] = []
+    const res = await client.get(udp('/blocks'), { onProgress: (p) => down.push(p) })
+    expectSameBytes(res.payload, body, 'download')
+    expect(down.length).toBe(Math.ceil(body.length / 64))
+  })
+
+  it("a server's blockSize cuts its responses; libcoap's coap-client receives them whole", async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0', blockSize: 128 })
+    cleanups.push(() => server.close())
+    // Larger than one message: a body that fits one is sent whole whatever the block size.
+    const body = pattern(3000, 9)
+    server.resource('/small-blocks').get(() => body)
+    const [ep] = await server.listen()
+    const down: TransferProgress[] = []
+    const res = await newClient().get(`coap://127.0.0.1:${ep.port}/small-blocks`, { onProgress: (p) => down.push(p) })
+    expectSameBytes(res.payload, body, 'our client')
+    expect(down.length).toBe(Math.ceil(body.length / 128))
+    const out = await coapClient(['-v', '7', '-m', 'get', `coap://127.0.0.1:${ep.port}/small-blocks`])
+    expect(pduLines(out.stdout).some((l) => /Block2:7\/M\/128/.test(l))).toBe(true)
+  })
+
+  it('only the RFC 7959 sizes are accepted', () => {
+    for (const bad of [0, 8, 100, 2048]) expect(() => new CoapClient({ blockSize: bad })).toThrow(RangeError)
+    expect(() => new CoapServer({ blockSize: '64' as never })).toThrow(TypeError)
+  })
+})

@@ -89,6 +89,7 @@ export class Context extends EventEmitter<{
   #pings = new Map<number, Array<() => void>>()
   #maxBodySize = DEFAULT_MAX_BODY_SIZE
   #reusePort = false
+  #blockSize: number | undefined
   #customOptions = new Set<number>()
   #serverParameters: TransmissionParameters | undefined
 
@@ -297,6 +298,23 @@ export class Context extends EventEmitter<{
     if (!Number.isInteger(bytes) || bytes < 64 || bytes > 0x7fffffff) throw new RangeError(`maxMessageSize must be an integer 64-2147483647, got ${bytes}`)
     this.#limits.maxMessageSize = bytes
     this.#live().setReliable(undefined, bytes)
+  }
+
+  /**
+   * Largest block size for block-wise transfers (RFC 7959 SZX: 16, 32, …, 1024; ↔
+   * `coap_context_set_max_block_size`): the size our large bodies are cut into, and the most we
+   * ask a peer for. Set it before sessions open. Default: libcoap's (1024, or what the path's
+   * MTU allows).
+   */
+  get blockSize(): number | undefined {
+    return this.#blockSize
+  }
+
+  set blockSize(bytes: number) {
+    if (typeof bytes !== 'number') throw new TypeError(`blockSize must be a number, got ${typeof bytes}`)
+    if (![16, 32, 64, 128, 256, 512, 1024].includes(bytes)) throw new RangeError(`blockSize must be 16, 32, 64, 128, 256, 512 or 1024, got ${bytes}`)
+    this.#blockSize = bytes
+    this.#live().setLimits(undefined, undefined, undefined, undefined, undefined, bytes)
   }
 
   /**
