@@ -25,7 +25,7 @@
         "<(libcoap_build)/include",
         "<(libcoap_source)/include"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "COAP_NODE_DTLS=\"openssl\""],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "COAP_NODE_DTLS=\"openssl\""],
       "cflags": ["-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],

@@ -192,6 +192,12 @@ describe('worker_threads', () => {
     ])
   })
 
+  it('worker.terminate() while the worker makes native calls that throw (30 times) does not abort the process', async () => {
+    const r = await runNode('worker-throws.js', ['30'], { killAfter: 20_000 })
+    expectCleanExit(r)
+    expect(lines(r.stdout)).toEqual(['done 30'])
+  })
+
   it('worker.terminate() mid-traffic (16 times, varied timing) does not crash the process', async () => {
     const r = await runNode('workers.js', ['terminate', '16'], { killAfter: 20_000 })
     expectCleanExit(r)
