@@ -579,7 +579,9 @@ Napi::Value Context::JoinGroup(const Napi::CallbackInfo& info) {
   if (core_->Closed()) throw Napi::Error::New(env, "context is closed");
   std::string group = info[0].As<Napi::String>().Utf8Value();
   std::string ifname = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : std::string();
-  // libcoap joins the group on every UDP endpoint of the group's address family.
+  // libcoap joins the group on every UDP endpoint of the group's address family (and asserts
+  // that there is an endpoint at all).
+  if (endpoints_.empty()) throw Napi::Error::New(env, "cannot join multicast group " + group + ": no endpoint to join it on");
   if (coap_join_mcast_group_intf(core_->ctx, group.c_str(), ifname.empty() ? nullptr : ifname.c_str()) != 0) {
     throw Napi::Error::New(env, "cannot join multicast group " + group + RecentLogSuffix(nullptr));
   }

@@ -3,6 +3,8 @@
 #include <coap3/coap.h>
 #include <napi.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <vector>
 
@@ -68,6 +70,12 @@ Napi::Value HeldBuffers(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool started = false;
   if (!started) {
+    // Node unloads an addon when the last environment that loaded it (e.g. a worker) ends, but
+    // libuv may still call close callbacks from this library afterwards: stay loaded.
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&Init), &self) != 0 && self.dli_fname != nullptr) {
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
+    }
     // Process-wide and idempotent enough for workers; libcoap keeps no per-thread state here.
     coap_startup();
     InstallLogHandler();
