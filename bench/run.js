@@ -13,6 +13,7 @@ const ROOT = path.join(__dirname, '..')
 const TOOLS = path.join(ROOT, 'build-bench/bench')
 const LOADGEN = path.join(TOOLS, 'coap-loadgen')
 const MINIMAL = path.join(TOOLS, 'coap-minimal-server')
+const BENCH_CLIENT = path.join(TOOLS, 'coap-bench-client')
 const COAP_SERVER = path.join(ROOT, 'deps/.work/bin/coap-server')
 const PEERS = path.join(__dirname, 'peers')
 
@@ -37,6 +38,35 @@ async function load(port, pid, { path: uriPath = 'x', sockets = 64, concurrency 
   const result = JSON.parse(await running)
   const cpu = pid ? cpuSeconds(pid) - cpu0 : undefined
   return { ...result, cpu_us_per_request: cpu !== undefined && result.responses ? (cpu * 1e6) / result.responses : undefined }
+}
+
+/**
+ * Runs libcoap's C client (coap-bench-client) against `uri`, `concurrency` requests in flight
+ * over one session; resolves with its JSON plus the server's CPU µs/request.
+ */
+async function cLoad(uri, pid, { concurrency = 64, duration = DURATION } = {}) {
+  const running = run(BENCH_CLIENT, ['--uri', uri, '--concurrency', String(concurrency), '--sessions', '1', '--duration', String(duration),
+    '--warmup', String(WARMUP), '--psk-identity', 'bench', '--psk-key', 'bench-key'], { timeoutMs: (duration + WARMUP + 30) * 1000 })
+  // The client primes its session (handshake, CSM) before its warm-up: wait for the warm-up to
+  // be under way before reading the server's CPU (priming is bounded by 10 s; on loopback it
+  // takes milliseconds).
+  await new Promise((r) => setTimeout(r, (WARMUP + 0.2) * 1000))
+  const cpu0 = cpuSeconds(pid)
+  const t0 = process.hrtime.bigint()
+  const result = JSON.parse(await running)
+  const cpu = cpuSeconds(pid) - cpu0
+  // CPU was read over a slightly different window than the client's: scale by the answers that
+  // arrived in that window at the measured rate.
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  const answered = Math.min(result.responses, result.rps * seconds)
+  return { ...result, cpu_us_per_request: answered ? (cpu * 1e6) / answered : undefined }
+}
+
+/** Our client (bench/peers/ours-client.js) against `url`, 64 in flight; with server CPU µs/request. */
+async function oursLoad(url, pid, psk = []) {
+  const cpu0 = cpuSeconds(pid)
+  const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), url, '64', String(DURATION), ...psk], { timeoutMs: (DURATION + 30) * 1000 }))
+  return { ...r, cpu_us_per_request: ((cpuSeconds(pid) - cpu0) * 1e6) / r.responses }
 }
 
 /** Starts a server: `argv` an array (the server prints "ready <port>") or a function of the port. */
@@ -70,6 +100,34 @@ async function compare(systems, loadOptions) {
     })
   } finally {
     await Promise.all(servers.map((s) => s.stop()))
+  }
+}
+
+const PAIRS_NOTE = "Median of interleaved rounds. The C client is bench/coap-bench-client (libcoap, one session); the pair ratio compares our client and server with libcoap's client and coap-server."
+
+/**
+ * Loads our server and libcoap's coap-server over `scheme` (one session, 64 in flight) with
+ * libcoap's C client, and our server with our client, ROUNDS interleaved rounds, medians.
+ * coap-server listens on `cPort(port)` for the scheme (its DTLS port is its UDP port + 1).
+ */
+async function pairs(scheme, cPort) {
+  const oursServer = await launch(...Object.values(ours('handler', scheme)))
+  const cServer = await launch(COAP_SERVER, (port) => ['-A', '127.0.0.1', '-p', String(port), '-k', 'bench-key'])
+  try {
+    const runs = [
+      { system: `C client -> ours (${scheme}://)`, go: () => cLoad(`${scheme}://127.0.0.1:${oursServer.port}/x`, oursServer.child.pid) },
+      { system: `C client -> libcoap's coap-server (${scheme}://)`, go: () => cLoad(`${scheme}://127.0.0.1:${cPort(cServer.port)}/time`, cServer.child.pid) },
+      { system: `our client -> ours (${scheme}://)`, go: () => oursLoad(`${scheme}://127.0.0.1:${oursServer.port}/x`, oursServer.child.pid, scheme === 'coaps' ? ['bench', 'bench-key'] : []) },
+    ]
+    const rounds = runs.map(() => [])
+    for (let round = 0; round < ROUNDS; round++) for (let i = 0; i < runs.length; i++) rounds[i].push(await runs[i].go())
+    return runs.map((r, i) => {
+      const mid = rounds[i].find((x) => x.rps === median(rounds[i].map((y) => y.rps)))
+      log(`${r.system}: ${Math.round(mid.rps)} rps (rounds: ${rounds[i].map((x) => Math.round(x.rps)).join(', ')}), ${mid.cpu_us_per_request?.toFixed(1)} µs server CPU/request`)
+      return { system: r.system, ...mid, rounds: rounds[i].map((x) => x.rps) }
+    })
+  } finally {
+    await Promise.all([oursServer.stop(), cServer.stop()])
   }
 }
 
@@ -161,42 +219,16 @@ const scenarios = {
           await server.stop()
         }
       }
-      // Requests over one DTLS session each from our client, 64 in flight.
-      const server = await launch(sys.file, sys.argv)
-      try {
-        const url = `coaps://127.0.0.1:${sys.dtlsPort(server.port)}${sys.path}`
-        const cpu0 = cpuSeconds(server.child.pid)
-        const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), url, '64', String(DURATION), 'bench', 'bench-key'], { timeoutMs: (DURATION + 30) * 1000 }))
-        const cpu = ((cpuSeconds(server.child.pid) - cpu0) * 1e6) / r.responses
-        log(`${sys.system}: ${Math.round(r.rps)} rps over DTLS, ${cpu.toFixed(1)} µs server CPU/request`)
-        rows.push({ system: `${sys.system}: GETs from our client`, ...r, cpu_us_per_request: cpu })
-      } finally {
-        await server.stop()
-      }
     }
+    // Requests over one DTLS session, 64 in flight: libcoap's C client against both servers,
+    // and our client against ours (the pair row for the "ours vs the C pair" ratio).
+    rows.push(...(await pairs('coaps', (port) => port + 1)))
     return { title: 'DTLS-PSK: handshakes, idle-session memory, requests', note: 'Handshakes 50 at a time from our client (core Context sessions, one ping each); RSS is the server process\'s growth divided by the sessions held.', rows }
   },
 
   async tcpServer() {
-    // The load generator speaks UDP only: our client drives both servers the same way, and the
-    // servers' CPU per request is the comparable figure.
-    const rows = []
-    for (const sys of [
-      { system: 'ours (coap+tcp://)', ...ours('handler', 'coap+tcp'), path: '/x' },
-      { system: "libcoap's coap-server (TCP)", file: COAP_SERVER, argv: (port) => ['-A', '127.0.0.1', '-p', String(port)], path: '/time' },
-    ]) {
-      const server = await launch(sys.file, sys.argv)
-      try {
-        const cpu0 = cpuSeconds(server.child.pid)
-        const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), `coap+tcp://127.0.0.1:${server.port}${sys.path}`, '64', String(DURATION)], { timeoutMs: (DURATION + 30) * 1000 }))
-        const cpu = ((cpuSeconds(server.child.pid) - cpu0) * 1e6) / r.responses
-        log(`${sys.system}: ${Math.round(r.rps)} rps, ${cpu.toFixed(1)} µs server CPU/request`)
-        rows.push({ system: sys.system, ...r, cpu_us_per_request: cpu })
-      } finally {
-        await server.stop()
-      }
-    }
-    return { title: 'TCP server: GETs from our client over one connection, 64 in flight', rows }
+    const rows = await pairs('coap+tcp', (port) => port)
+    return { title: 'TCP server: GETs over one connection, 64 in flight', note: PAIRS_NOTE, rows }
   },
 
   async workers() {
@@ -236,7 +268,7 @@ function ratio(scenario, a, b) {
 }
 
 async function main() {
-  for (const tool of [LOADGEN, MINIMAL]) {
+  for (const tool of [LOADGEN, MINIMAL, BENCH_CLIENT]) {
     if (!fs.existsSync(tool)) throw new Error(`${tool} is missing: run node deps/build.js --bench --out=build-bench`)
   }
   const { native } = require(path.join(ROOT, 'dist/native.js'))
@@ -274,11 +306,15 @@ async function main() {
   const idle = byName.idleSessions
   if (idle) target('UDP server with idle sessions vs without', idle.rows[1].rps / idle.rows[0].rps, 0.8)
   target('UDP client vs node-coap client', ratio(byName.udpClient, 'ours: CoapClient', 'node-coap client'), 4)
-  const tcp = byName.tcpServer
-  if (tcp) target('TCP server vs libcoap coap-server (server CPU per request, inverse)', tcp.rows[1].cpu_us_per_request / tcp.rows[0].cpu_us_per_request, 1.0)
-  const dtls = byName.dtls?.rows.filter((r) => r.cpu_us_per_request)
-  if (dtls?.length === 2) target('DTLS-PSK server vs libcoap coap-server (server CPU per request, inverse)', dtls[1].cpu_us_per_request / dtls[0].cpu_us_per_request, 1.0)
-
+  for (const [name, scheme] of [['TCP', 'coap+tcp'], ['DTLS-PSK', 'coaps']]) {
+    const sc = byName[name === 'TCP' ? 'tcpServer' : 'dtls']
+    const oursRow = `C client -> ours (${scheme}://)`
+    const cRow = `C client -> libcoap's coap-server (${scheme}://)`
+    target(`${name} server vs libcoap coap-server, same C client (rps)`, ratio(sc, oursRow, cRow), 1.0)
+    const cpu = (system) => sc?.rows.find((r) => r.system === system)?.cpu_us_per_request
+    if (cpu(oursRow) && cpu(cRow)) target(`${name} server vs libcoap coap-server (server CPU per request, inverse)`, cpu(cRow) / cpu(oursRow), 1.0)
+    target(`${name} our client + server vs the C pair (rps)`, ratio(sc, `our client -> ours (${scheme}://)`, cRow), 1.0)
+  }
   const dir = path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
   const stem = path.join(dir, `${results.date.slice(0, 19).replace(/:/g, '-')}${quick ? '-quick' : ''}`)
