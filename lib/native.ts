@@ -25,10 +25,11 @@ export interface NativeSession {
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */
 export interface NativeHandlers {
   /** `from`: the answering member, for sessions to a group address. */
-  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer, from?: string): void
+  /** payload/options: a Buffer, or a length in the inbox (options first) for small messages. */
+  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer | number, options?: Buffer | number, from?: string): void
   nack(sessionId: number, token: string, reason: number, recentLog: string): void
   event(session: NativeSession, event: number): void
-  request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer, options?: Buffer): unknown
+  request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer | number, options?: Buffer | number): unknown
   error(err: unknown): void
   /** An observer was added to (1) or removed from (0) a resource. */
   observer(resourceId: number, added: number, session: NativeSession): void
@@ -79,7 +80,8 @@ export interface NativeContext {
 
 /** What the addon exports. */
 export interface NativeAddon {
-  Context: new (handlers: NativeHandlers, shared: Int32Array) => NativeContext
+  /** `inbox`: where small incoming messages are written for the handlers (see NativeHandlers). */
+  Context: new (handlers: NativeHandlers, shared: Int32Array, inbox: Uint8Array) => NativeContext
   Session: new (...args: never[]) => NativeSession
   setLogLevel(level: number): void
   versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }

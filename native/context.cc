@@ -1,6 +1,9 @@
 #include "context.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -55,7 +58,7 @@ Napi::Function Context::Define(Napi::Env env) {
 
 Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsTypedArray()) {
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsTypedArray() || !info[2].IsTypedArray()) {
     throw Napi::TypeError::New(env, "Context(handlers, shared) is internal: use lib/core");
   }
   Napi::Object handlers = info[0].As<Napi::Object>();
@@ -76,6 +79,10 @@ Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(inf
   if (shared.ElementLength() < 4) throw Napi::RangeError::New(env, "shared state needs 4 slots");
   shared_ = Napi::Persistent(shared);
   sharedData_ = shared.Data();
+  Napi::Uint8Array inbox = info[2].As<Napi::Uint8Array>();
+  inboxRef_ = Napi::Persistent(inbox);
+  inbox_ = inbox.Data();
+  inboxSize_ = inbox.ByteLength();
 
   core_ = std::make_shared<ContextCore>();
   core_->ctx = coap_new_context(nullptr);
@@ -216,6 +223,19 @@ void Context::RunBatch() {
         busy = busy || reps > 1;
         for (int r = 0; r < reps && m < sizeof batch / sizeof batch[0]; r++) batch[m++] = ready[i];
       }
+      // Everything sent on a readable stream socket during this wakeup (answers from handlers
+      // and, after the callback scope, requests from promise continuations) leaves in as few
+      // segments as possible: one send() per PDU otherwise costs a segment, an ACK and, on
+      // loopback, the peer's receive path each time.
+      for (int i = 0; i < n; i++) {
+        int s = coap_epoll_event_stream_fd(&ready[i]);
+        if (s == COAP_INVALID_SOCKET) continue;
+        int on = 1;
+        if (setsockopt(s, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) corked_.push_back(s);
+        // libcoap reads a stream again only while its buffer comes back full, and a TLS read
+        // returns one record: come back while the socket stays readable.
+        busy = true;
+      }
       coap_io_do_epoll(core_->ctx, batch, m);
       if (!busy) break;
     }
@@ -227,6 +247,13 @@ void Context::RunBatch() {
   }
   if (callbackScope != nullptr) napi_close_callback_scope(env, callbackScope);
   if (handleScope != nullptr) napi_close_handle_scope(env, handleScope);
+  // Uncorking flushes. A socket libcoap closed meanwhile fails harmlessly (EBADF), and a number
+  // reused since by a new socket finds it uncorked already.
+  for (int s : corked_) {
+    int off = 0;
+    setsockopt(s, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+  }
+  corked_.clear();
 }
 
 coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
@@ -241,11 +268,12 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
   napi_value from = nullptr;
   if (wrapper->Multicast()) from = String(env, FormatAddress(coap_session_get_addr_remote(session)));
   else napi_get_undefined(env, &from);
+  napi_value payload, options;
+  ReadMessage(env, received, nullptr, self->inbox_, self->inboxSize_, &payload, &options);
   self->Invoke(self->onResponse_,
                {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)),
                 Number(env, coap_pdu_get_code(received)), Number(env, coap_pdu_get_type(received)),
-                Number(env, coap_pdu_get_mid(received)), ReadPayload(env, received),
-                ReadFlatOptions(env, received, nullptr), from});
+                Number(env, coap_pdu_get_mid(received)), payload, options, from});
   return COAP_RESPONSE_OK;
 }
 

@@ -131,10 +131,14 @@ class Context : public Napi::ObjectWrap<Context> {
   ServerSecurity serverSecurity_;
   Napi::Reference<Napi::Int32Array> shared_;
   int32_t* sharedData_ = nullptr;  // [code, contentFormat, hasOptions, pendingId]
+  Napi::Reference<Napi::Uint8Array> inboxRef_;
+  uint8_t* inbox_ = nullptr;  // small incoming messages for JS (ReadMessage)
+  size_t inboxSize_ = 0;
   bool canCallJs_ = true;
   bool closeRequested_ = false;
   int repeat_ = 1;  // times each readable socket is offered per prepare step (DESIGN §5)
   bool hasStreamEndpoint_ = false;
+  std::vector<int> corked_;  // stream sockets holding this wakeup's answers (TCP_CORK)
   std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
   std::unordered_map<int32_t, PendingAsync> pendingAsync_;
   // Held requests by session and token, so a retransmission is recognised without a scan of

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <cstring>
 #include <string>
 
 namespace coapnode {
@@ -68,6 +69,45 @@ napi_value ReadPayload(napi_env env, const coap_pdu_t* pdu) {
   const uint8_t* data = nullptr;
   if (!coap_get_data_large(pdu, &len, &data, &offset, &total) || len == 0) return Undefined(env);
   return BufferCopy(env, data, len);
+}
+
+namespace {
+// Writes the flat options of `pdu` (minus `skip`) to `out`; the length written, or -1 when they
+// do not fit in `capacity`.
+ptrdiff_t FlatOptionsInto(const coap_pdu_t* pdu, const coap_opt_filter_t* skip, uint8_t* out, size_t capacity) {
+  coap_opt_iterator_t it;
+  coap_opt_t* opt;
+  size_t at = 0;
+  coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+  while ((opt = coap_option_next(&it)) != nullptr) {
+    if (skip != nullptr && coap_option_filter_get(const_cast<coap_opt_filter_t*>(skip), it.number)) continue;
+    uint32_t len = coap_opt_length(opt);
+    if (at + 4 + len > capacity) return -1;
+    out[at++] = (uint8_t)(it.number >> 8);
+    out[at++] = (uint8_t)(it.number & 0xff);
+    out[at++] = (uint8_t)(len >> 8);
+    out[at++] = (uint8_t)(len & 0xff);
+    memcpy(out + at, coap_opt_value(opt), len);
+    at += len;
+  }
+  return (ptrdiff_t)at;
+}
+}  // namespace
+
+void ReadMessage(napi_env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip, uint8_t* inbox, size_t capacity,
+                 napi_value* payload, napi_value* options) {
+  size_t len = 0, offset = 0, total = 0;
+  const uint8_t* data = nullptr;
+  if (!coap_get_data_large(pdu, &len, &data, &offset, &total)) len = 0;
+  ptrdiff_t flat = inbox == nullptr || len > capacity ? -1 : FlatOptionsInto(pdu, skip, inbox, capacity - len);
+  if (flat < 0) {
+    *payload = ReadPayload(env, pdu);
+    *options = ReadFlatOptions(env, pdu, skip);
+    return;
+  }
+  if (len > 0) memcpy(inbox + flat, data, len);
+  *payload = len > 0 ? Number(env, (double)len) : Undefined(env);
+  *options = flat > 0 ? Number(env, (double)flat) : Undefined(env);
 }
 
 }  // namespace coapnode

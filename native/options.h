@@ -21,6 +21,14 @@ napi_value ReadFlatOptions(napi_env env, const coap_pdu_t* pdu, const coap_opt_f
 // The PDU's whole body (libcoap reassembles block-wise transfers), or undefined when empty.
 napi_value ReadPayload(napi_env env, const coap_pdu_t* pdu);
 
+// The payload and the options (except `skip`) of `pdu` for a JS callback. When both fit in
+// `inbox` (memory shared with JS) they are written there, options first, and passed as their
+// lengths (undefined when empty): JS copies them out with one pooled allocation, far cheaper
+// than a native Buffer (ArrayBuffer, backing store, finalizer) per message. Otherwise as
+// ReadPayload and ReadFlatOptions.
+void ReadMessage(napi_env env, const coap_pdu_t* pdu, const coap_opt_filter_t* skip, uint8_t* inbox, size_t capacity,
+                 napi_value* payload, napi_value* options);
+
 napi_value BufferCopy(napi_env env, const void* data, size_t length);
 napi_value Number(napi_env env, double value);
 napi_value String(napi_env env, const std::string& value);

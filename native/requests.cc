@@ -62,11 +62,12 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   if (self->addedObserver_ != nullptr && self->addedObserverSession_ == session) {
     self->ReportAddedObserver(session, (int32_t)(intptr_t)coap_resource_get_userdata(resource));
   }
+  napi_value body, flatOptions;
+  ReadMessage(env, request, &skip, self->inbox_, self->inboxSize_, &body, &flatOptions);
   napi_value raw = self->Invoke(
       self->onRequest_,
       {Number(env, (double)(intptr_t)coap_resource_get_userdata(resource)), Number(env, coap_pdu_get_code(request)),
-       Number(env, coap_pdu_get_type(request)),
-       sessionObject, ReadPayload(env, request), ReadFlatOptions(env, request, &skip)});
+       Number(env, coap_pdu_get_type(request)), sessionObject, body, flatOptions});
   if (raw == nullptr) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
     return;

@@ -47,6 +47,18 @@ const INLINE_STRING = 1024
 const TOO_LARGE = (4 << 5) | 13
 
 /** Contexts with something outstanding: reachable, so never collected mid-exchange. */
+// Small incoming messages arrive here, options first (native ReadMessage): copying them out
+// takes a slice of Node's Buffer pool (under 4 KiB) instead of a native Buffer per message.
+// Every context of this thread shares it: each handler copies what it needs on entry.
+const INBOX = Buffer.alloc(4095)
+
+/** `length` bytes of the inbox from `start`, in a pooled Buffer of their own. */
+function fromInbox(start: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length)
+  INBOX.copy(out, 0, start, start + length)
+  return out
+}
+
 const active = new Set<Context>()
 
 /**
@@ -95,7 +107,7 @@ export class Context extends EventEmitter<{
 
   constructor() {
     super()
-    this.#native = new native.Context(Context.#handlers(new WeakRef(this)), this.#shared)
+    this.#native = new native.Context(Context.#handlers(new WeakRef(this)), this.#shared, INBOX)
     this.#native.setLimits(undefined, undefined, undefined, this.#maxBodySize)
   }
 
@@ -798,9 +810,11 @@ export class Context extends EventEmitter<{
     })
   }
 
-  #onResponse(sid: number, token: string, code: number, type: number, mid: number, payload?: Buffer, options?: Buffer, from?: string): void {
+  #onResponse(sid: number, token: string, code: number, type: number, mid: number, inPayload?: Buffer | number, inOptions?: Buffer | number, from?: string): void {
     const pending = this.#sessions.get(sid)?.pending.get(token)
     if (pending === undefined) return
+    const options = typeof inOptions === 'number' ? fromInbox(0, inOptions) : inOptions
+    const payload = typeof inPayload === 'number' ? fromInbox(options?.length ?? 0, inPayload) : inPayload
     const pdu = new Pdu(code, type, mid, token, payload, options)
     // libcoap stopped a Block2 body over maxBodySize (the block it hands over says 4.13), or a
     // body came whole in one message (TCP) over it.
@@ -954,7 +968,9 @@ export class Context extends EventEmitter<{
     return s
   }
 
-  #onRequest(rid: number, method: number, type: number, ns: NativeSession, payload?: Buffer, options?: Buffer): unknown {
+  #onRequest(rid: number, method: number, type: number, ns: NativeSession, inPayload?: Buffer | number, inOptions?: Buffer | number): unknown {
+    const options = typeof inOptions === 'number' ? fromInbox(0, inOptions) : inOptions
+    const payload = typeof inPayload === 'number' ? fromInbox(options?.length ?? 0, inPayload) : inPayload
     const shared = this.#shared
     const resource = this.#resources[rid]
     const observed = resource?._observed
