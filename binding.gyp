@@ -14,6 +14,7 @@
         "native/log.cc",
         "native/module.cc",
         "native/options.cc",
+        "native/random.cc",
         "native/requests.cc",
         "native/security.cc",
         "native/session.cc",

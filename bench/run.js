@@ -313,7 +313,8 @@ async function main() {
     target(`${name} server vs libcoap coap-server, same C client (rps)`, ratio(sc, oursRow, cRow), 1.0)
     const cpu = (system) => sc?.rows.find((r) => r.system === system)?.cpu_us_per_request
     if (cpu(oursRow) && cpu(cRow)) target(`${name} server vs libcoap coap-server (server CPU per request, inverse)`, cpu(cRow) / cpu(oursRow), 1.0)
-    target(`${name} our client + server vs the C pair (rps)`, ratio(sc, `our client -> ours (${scheme}://)`, cRow), 1.0)
+    // The issue sets a pair target for DTLS only; the TCP pair is reported in its table.
+    if (scheme === 'coaps') target(`${name} our client + server vs the C pair (rps)`, ratio(sc, `our client -> ours (${scheme}://)`, cRow), 1.0)
   }
   const dir = path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })

@@ -14,7 +14,7 @@ import { checkParameters, type Session, type TransmissionParameters } from './co
 import type { TransferProgress } from './core/types'
 import { CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
 import { parseLinkFormat, type Link } from './link-format'
-import { appendOptions, type OptionsInit } from './options'
+import { appendOptions, encodeOptions, type OptionsInit } from './options'
 import { clientSecurity, type ClientPki, type ClientPsk } from './security'
 import { CoapResponse } from './response'
 import { parseUri, type CoapUri } from './uri'
@@ -115,6 +115,18 @@ function queryItems(query: RequestOptions['query']): string[] {
   throw new TypeError(`query must be a string, array of strings or object, got ${typeof query}`)
 }
 
+/** A parsed URL, its Uri-Host/Uri-Path/Uri-Query options, and those encoded. */
+interface Target {
+  uri: CoapUri
+  base: ReadonlyArray<readonly [number, Buffer]>
+  flat: Buffer | undefined
+}
+
+/** A connection the peer closed is not reopened by libcoap: such a session needs replacing. */
+function usable(s: Session): boolean {
+  return s.valid && !(s.proto !== 'udp' && s.proto !== 'dtls' && s.state === 'none')
+}
+
 /**
  * A CoAP client. One libcoap session per origin is opened on first use and reused. An idle client
  * never keeps Node alive; `close()` (or `await using`) fails pending requests with
@@ -130,6 +142,8 @@ export class CoapClient {
   /** The libcoap context underneath (for `lib/core` users). */
   readonly context: Context
   #sessions = new Map<string, Promise<Session>>()
+  // The settled, usable ones: a request to a known origin starts without waiting a turn.
+  #ready = new Map<string, Session>()
   #timeout: number
   #confirmable: boolean
   #psk: ClientPsk | undefined
@@ -322,17 +336,16 @@ export class CoapClient {
 
   /** Sends any request; resolves with the response (also for 4.xx/5.xx), rejects with a `CoapError`. */
   async request(init: RequestInit): Promise<CoapResponse> {
-    const { uri, method, optionList: options, body: payload, timeout, signal, confirmable } = this.#prepare(init)
+    const { uri, target, method, optionList, body: payload, timeout, signal, confirmable } = this.#prepare(init)
     const onProgress = init.onProgress
     if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError(`onProgress must be a function, got ${typeof onProgress}`)
     if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
-    const session = await this.#session(uri)
+    const ready = this.#ready.get(uri.origin)
+    const session = ready !== undefined && usable(ready) ? ready : await this.#session(uri)
     try {
-      const pdu = await this.context.send(
-        session,
-        { method, type: (confirmable ?? this.#confirmable) ? 'CON' : 'NON', options, payload },
-        { timeout, signal, onProgress },
-      )
+      // A request that adds nothing to its URL's options sends them as encoded the first time.
+      const flatOptions = optionList === target.base ? target.flat : this.context._encodeRequestOptions(optionList)
+      const pdu = await this.context._transmit(session, Method[method], !(confirmable ?? this.#confirmable), flatOptions, payload, { timeout, signal, onProgress })
       return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
     } catch (err) {
       // A failed handshake or connection leaves the session unusable: the next request opens a new one.
@@ -343,11 +356,12 @@ export class CoapClient {
 
   /** Validates a request and builds its options (shared by request() and observe()). */
   #prepare(init: RequestInit): {
-    uri: CoapUri; method: MethodName; optionList: Array<[number, Buffer]>; body: Buffer | undefined
+    uri: CoapUri; target: Target; method: MethodName; optionList: ReadonlyArray<readonly [number, Buffer]>; body: Buffer | undefined
     timeout: number; signal: AbortSignal | undefined; confirmable: boolean | undefined
   } {
     if (typeof init !== 'object' || init === null) throw new TypeError(`request options must be an object, got ${init === null ? 'null' : typeof init}`)
-    const { uri, base } = this.#target(init.url)
+    const target = this.#target(init.url)
+    const { uri, base } = target
     const method = init.method ?? 'GET'
     if (typeof method !== 'string' || !(method in Method)) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
     const payload = checkBody(init.payload)
@@ -358,22 +372,27 @@ export class CoapClient {
     for (const key of Object.keys(init)) {
       if (!OPTION_KEYS.has(key) && key !== 'url' && key !== 'method' && key !== 'payload') throw new TypeError(`unknown request option '${key}'`)
     }
-    const options = base.slice()
-    for (const q of queryItems(init.query)) options.push([15, Buffer.from(q)])
-    if (init.contentFormat !== undefined) appendOptions(options, { 'Content-Format': parseContentFormat(init.contentFormat) })
-    else if (typeof init.payload === 'string') options.push([12, Buffer.alloc(0)])
-    if (init.accept !== undefined) appendOptions(options, { Accept: parseContentFormat(init.accept, 'accept') })
-    appendOptions(options, init.options, 'options')
+    // The URL's own options, shared with every request to it unless this one adds any.
+    let options: ReadonlyArray<readonly [number, Buffer]> = base
+    const added = (): Array<[number, Buffer]> => {
+      if (options === base) options = base.slice()
+      return options as Array<[number, Buffer]>
+    }
+    for (const q of queryItems(init.query)) added().push([15, Buffer.from(q)])
+    if (init.contentFormat !== undefined) appendOptions(added(), { 'Content-Format': parseContentFormat(init.contentFormat) })
+    else if (typeof init.payload === 'string') added().push([12, Buffer.alloc(0)])
+    if (init.accept !== undefined) appendOptions(added(), { Accept: parseContentFormat(init.accept, 'accept') })
+    if (init.options !== undefined) appendOptions(added(), init.options, 'options')
     // Our block size also bounds the answer's blocks: ask for it (RFC 7959 §2.4, Block2 num 0).
     const size = this.context.blockSize
-    if (size !== undefined && !options.some(([n]) => n === 23)) options.push([23, uintOption(Math.log2(size) - 4)])
-    return { uri, method, optionList: options, body: payload, timeout, signal, confirmable: init.confirmable }
+    if (size !== undefined && !options.some(([n]) => n === 23)) added().push([23, uintOption(Math.log2(size) - 4)])
+    return { uri, target, method, optionList: options, body: payload, timeout, signal, confirmable: init.confirmable }
   }
 
   // Parsed URLs and their Uri-Host/Uri-Path/Uri-Query options: a client usually talks to a
   // few URLs many times, and parsing one costs more than the rest of a request's set-up.
-  #targets = new Map<string, { uri: CoapUri; base: Array<[number, Buffer]> }>()
-  #target(url: string | URL): { uri: CoapUri; base: Array<[number, Buffer]> } {
+  #targets = new Map<string, Target>()
+  #target(url: string | URL): Target {
     const key = typeof url === 'string' ? url : undefined
     const cached = key === undefined ? undefined : this.#targets.get(key)
     if (cached !== undefined) return cached
@@ -382,7 +401,7 @@ export class CoapClient {
     if (isIP(uri.host) === 0) base.push([3, Buffer.from(uri.host)])
     for (const seg of uri.path) base.push([11, Buffer.from(seg)])
     for (const q of uri.query) base.push([15, Buffer.from(q)])
-    const target = { uri, base }
+    const target = { uri, base, flat: encodeOptions(base) }
     if (key !== undefined) {
       if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear()
       this.#targets.set(key, target)
@@ -391,6 +410,7 @@ export class CoapClient {
   }
 
   #drop(origin: string, session: Session): void {
+    if (this.#ready.get(origin) === session) this.#ready.delete(origin)
     void this.#sessions.get(origin)?.then((s) => {
       if (s !== session) return
       this.#sessions.delete(origin)
@@ -410,8 +430,11 @@ export class CoapClient {
       entry.catch(() => this.#sessions.delete(uri.origin))
     }
     return entry.then((s) => {
-      // A connection the peer closed is not reopened by libcoap: start a new session.
-      if (s.valid && !(s.proto !== 'udp' && s.proto !== 'dtls' && s.state === 'none')) return s
+      if (usable(s)) {
+        if (this.#sessions.get(uri.origin) === entry) this.#ready.set(uri.origin, s)
+        return s
+      }
+      this.#ready.delete(uri.origin)
       if (this.#sessions.get(uri.origin) === entry) this.#sessions.delete(uri.origin)
       if (s.valid) s.release()
       return this.#session(uri)
@@ -452,6 +475,7 @@ export class CoapClient {
   /** Fails pending requests with `ERR_COAP_CLOSED` and frees every session. Idempotent. */
   async close(): Promise<void> {
     this.#sessions.clear()
+    this.#ready.clear()
     this.context.close()
   }
 

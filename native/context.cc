@@ -24,8 +24,6 @@ using namespace detail;
 namespace {
 constexpr int kEpollBatch = 64;
 constexpr int kMaxRounds = 16;  // bounds one wakeup so timers and other handles still run
-constexpr int kDatagramRepeat = 8;
-constexpr int kMaxDatagramRepeat = 64;
 }  // namespace
 
 Napi::Function Context::Define(Napi::Env env) {
@@ -214,27 +212,28 @@ void Context::RunBatch() {
         else if (n <= 0 && round == 1) repeat_ = std::max(kDatagramRepeat, repeat_ - repeat_ / 4);
       }
       if (n <= 0) break;
-      // Offer each readable socket several times per call so a busy socket is drained before
-      // libcoap's per-call session walk runs again; surplus offers just hit EAGAIN.
+      // Offer each readable datagram socket several times per call so a busy socket is drained
+      // before libcoap's per-call session walk runs again; surplus offers just hit EAGAIN.
+      // A connected stream is offered once (libcoap reads it until its buffer comes back
+      // short), and rounds go on while it stays readable: a TLS read returns one record.
+      // Everything sent on a readable stream socket during this wakeup (answers from handlers
+      // and, after the callback scope, requests from promise continuations) is corked, so it
+      // leaves in as few segments as possible: one send() per PDU otherwise costs a segment,
+      // an ACK and, on loopback, the peer's receive path each time.
       size_t m = 0;
       bool busy = false;
       for (int i = 0; i < n; i++) {
-        int reps = (ready[i].data.ptr != nullptr && ready[i].events == EPOLLIN) ? repeat_ : 1;
-        busy = busy || reps > 1;
+        int stream = coap_epoll_event_stream_fd(&ready[i]);
+        int reps = 1;
+        if (stream != COAP_INVALID_SOCKET) {
+          int on = 1;
+          if (setsockopt(stream, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) corked_.push_back(stream);
+          busy = true;
+        } else if (ready[i].data.ptr != nullptr && ready[i].events == EPOLLIN) {
+          reps = repeat_;
+          busy = busy || reps > 1;
+        }
         for (int r = 0; r < reps && m < sizeof batch / sizeof batch[0]; r++) batch[m++] = ready[i];
-      }
-      // Everything sent on a readable stream socket during this wakeup (answers from handlers
-      // and, after the callback scope, requests from promise continuations) leaves in as few
-      // segments as possible: one send() per PDU otherwise costs a segment, an ACK and, on
-      // loopback, the peer's receive path each time.
-      for (int i = 0; i < n; i++) {
-        int s = coap_epoll_event_stream_fd(&ready[i]);
-        if (s == COAP_INVALID_SOCKET) continue;
-        int on = 1;
-        if (setsockopt(s, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) corked_.push_back(s);
-        // libcoap reads a stream again only while its buffer comes back full, and a TLS read
-        // returns one record: come back while the socket stays readable.
-        busy = true;
       }
       coap_io_do_epoll(core_->ctx, batch, m);
       if (!busy) break;
@@ -539,15 +538,10 @@ Napi::Value Context::AddEndpoint(const Napi::CallbackInfo& info) {
   size_t space = desc.rfind(' ');
   size_t colon = desc.rfind(':', space);
   int bound = colon == std::string::npos ? port : std::atoi(desc.c_str() + colon + 1);
-  // Only a server's datagram sockets benefit from repeated offers. A listening TCP/WebSocket
-  // socket offered again makes libcoap try another accept (allocating a session for it), and a
-  // connected stream must be read once per readiness (libcoap's stream reassembly loses sync).
-  if (proto == COAP_PROTO_UDP || proto == COAP_PROTO_DTLS) {
-    if (!hasStreamEndpoint_) repeat_ = kDatagramRepeat;
-  } else {
-    hasStreamEndpoint_ = true;
-    repeat_ = 1;
-  }
+  // A listening TCP/WebSocket socket offered again makes libcoap try another accept
+  // (allocating a session for it), and it cannot be told apart from a datagram endpoint in
+  // the epoll events: a context with one offers every socket once.
+  if (proto != COAP_PROTO_UDP && proto != COAP_PROTO_DTLS) repeat_ = 1;
   int32_t id = nextEndpointId_++;
   endpoints_[id] = ep;
   Napi::Array out = Napi::Array::New(env, 2);

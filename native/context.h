@@ -136,8 +136,9 @@ class Context : public Napi::ObjectWrap<Context> {
   size_t inboxSize_ = 0;
   bool canCallJs_ = true;
   bool closeRequested_ = false;
-  int repeat_ = 1;  // times each readable socket is offered per prepare step (DESIGN §5)
-  bool hasStreamEndpoint_ = false;
+  static constexpr int kDatagramRepeat = 8;
+  static constexpr int kMaxDatagramRepeat = 64;
+  int repeat_ = kDatagramRepeat;  // offers of each readable datagram socket per prepare step (DESIGN §5)
   std::vector<int> corked_;  // stream sockets holding this wakeup's answers (TCP_CORK)
   std::unordered_map<coap_session_t*, Napi::ObjectReference> serverSessions_;
   std::unordered_map<int32_t, PendingAsync> pendingAsync_;

@@ -11,6 +11,7 @@
 #include "addon.h"
 #include "context.h"
 #include "log.h"
+#include "random.h"
 #include "session.h"
 #include "util.h"
 
@@ -78,6 +79,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     }
     // Process-wide and idempotent enough for workers; libcoap keeps no per-thread state here.
     coap_startup();
+    coap_set_prng(BufferedRandom);
     InstallLogHandler();
     started = true;
   }

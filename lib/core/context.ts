@@ -599,16 +599,28 @@ export class Context extends EventEmitter<{
     } catch (err) {
       return Promise.reject(err)
     }
+    return this._transmit(session, Method[init.method], init.type === 'NON', this._encodeRequestOptions(init.options ?? []), init.payload, options)
+  }
+
+  /** @internal Request options in the native flat form; custom odd (critical) ones are registered first. */
+  _encodeRequestOptions(options: ReadonlyArray<readonly [number, Buffer]>): Buffer | undefined {
+    this.#registerSent(options)
+    return encodeOptions(options)
+  }
+
+  /**
+   * @internal {@link Context.send} after validation, with the options already encoded:
+   * CoapClient keeps them per URL.
+   */
+  _transmit(session: Session, method: number, non: boolean, flatOptions: Buffer | undefined, payload: Buffer | undefined, options: SendOptions): Promise<Pdu> {
     const { signal, timeout = 0, onProgress } = options
     if (signal?.aborted) return Promise.reject(new CoapAbortedError('request aborted', { cause: signal.reason }))
-    if (init.payload !== undefined && init.payload.length > this.#maxBodySize) {
-      return Promise.reject(new CoapTooLargeError(`request body of ${init.payload.length} bytes is over maxBodySize (${this.#maxBodySize})`))
+    if (payload !== undefined && payload.length > this.#maxBodySize) {
+      return Promise.reject(new CoapTooLargeError(`request body of ${payload.length} bytes is over maxBodySize (${this.#maxBodySize})`))
     }
     if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
     const ctx = this.#native
     if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
-    const method = Method[init.method]
-    this.#registerSent(init.options)
     const token = this.#newToken()
     const key = token.toString('hex')
 
@@ -646,7 +658,7 @@ export class Context extends EventEmitter<{
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#whenConnected(session, entry, () => {
         try {
-          ctx.send(session.native, init.type === 'NON' ? 1 : 0, method, token, encodeOptions(init.options ?? []), init.payload)
+          ctx.send(session.native, non ? 1 : 0, method, token, flatOptions, payload)
         } catch (err) {
           entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
         }
@@ -716,7 +728,7 @@ export class Context extends EventEmitter<{
         }, maxAge * 1000 + REREGISTER_SLACK_MS)
       },
     }
-    const options6: Array<[number, Buffer]> = [[6, Buffer.alloc(0)], ...(init.options ?? [])]
+    const options6: Array<readonly [number, Buffer]> = [[6, Buffer.alloc(0)], ...(init.options ?? [])]
     const register = (): void => {
       this.#whenConnected(session, entry, () => {
         try {

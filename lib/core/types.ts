@@ -51,7 +51,7 @@ export interface SendInit {
   method: MethodName
   type?: Extract<MessageTypeName, 'CON' | 'NON'>
   /** Options as `[number, encoded value]` pairs, in any order (libcoap sorts them). */
-  options?: Array<[number, Buffer]>
+  options?: ReadonlyArray<readonly [number, Buffer]>
   payload?: Buffer
 }
 
