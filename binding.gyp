@@ -1,7 +1,8 @@
 {
   "variables": {
     "libcoap_build": "<!(node deps/libcoap-static.js)",
-    "libcoap_source": "<(module_root_dir)/deps/.work/libcoap-4.3.5"
+    "libcoap_source": "<(module_root_dir)/deps/.work/libcoap-4.3.5",
+    "libcoap_dtls": "<!(node -p \"process.env.LIBCOAP_DTLS || 'openssl'\")"
   },
   "targets": [
     {
@@ -26,11 +27,14 @@
         "<(libcoap_build)/include",
         "<(libcoap_source)/include"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "COAP_NODE_DTLS=\"openssl\""],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "COAP_NODE_DTLS=\"<(libcoap_dtls)\""],
       "cflags": ["-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "libraries": ["<(libcoap_build)/libcoap-3.a", "-Wl,--exclude-libs,ALL"]
+      "libraries": ["<(libcoap_build)/libcoap-3.a", "-Wl,--exclude-libs,ALL"],
+      "conditions": [
+        ["libcoap_dtls=='gnutls'", { "libraries": ["-lgnutls"] }]
+      ]
     }
   ]
 }

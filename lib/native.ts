@@ -92,7 +92,7 @@ export interface NativeAddon {
 
 function load(): NativeAddon {
   const root = path.join(__dirname, '..')
-  // An explicit binary, e.g. a GnuTLS build next to the default one (`npm run build -- --out=DIR`).
+  // An explicit binary, e.g. a GnuTLS build next to the default one (`npm run build:addon -- --out=DIR`).
   const explicit = process.env.LIBCOAP_ADDON
   if (explicit) return require(path.resolve(explicit)) as NativeAddon
   try {
@@ -103,8 +103,9 @@ function load(): NativeAddon {
     throw new Error(
       `libcoap: the native addon could not be loaded for ${process.platform}-${process.arch} (Node ${process.version}, ABI ${process.versions.modules}).\n` +
         `  ${msg}\n` +
-        `  No prebuilt binary matched and no local build was found. Build it from source with \`npm run build\`\n` +
-        `  (needs cmake, a C/C++ compiler and bzip2; set LIBCOAP_SOURCE to a libcoap 4.3.5 tarball when offline).`,
+        `  No prebuilt binary matched and no local build was found. Build it from source with\n` +
+        `  \`npm rebuild libcoap --build-from-source\` (\`npm run build:addon\` in a checkout); it needs cmake,\n` +
+        `  a C/C++ compiler, make, python3, bzip2 and patch (set LIBCOAP_SOURCE to a libcoap 4.3.5 tarball when offline).`,
       { cause: err },
     )
   }
