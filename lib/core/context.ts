@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
 import { Method, methodName } from '../codes'
 import {
-  CoapAbortedError, CoapClosedError, CoapConnectionError, CoapDtlsHandshakeError, CoapListenError, CoapSendError,
+  CoapAbortedError, CoapClosedError, CoapConnectionError, CoapListenError, CoapSendError,
   CoapTimeoutError, CoapTlsError, CoapTooLargeError,
 } from '../errors'
 import { encodeOptions, isNamedOption, optionUint } from '../options'
@@ -21,6 +21,7 @@ import { native, type NativeContext, type NativeHandlers, type NativeSession } f
 import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
 import { AsyncQueue } from './async-queue'
 import { Observation } from './observation'
+import { PendingSend } from './pending-send'
 import { progressTracker } from './progress'
 import { Pdu } from './pdu'
 import { CoapRequest } from './request'
@@ -625,45 +626,25 @@ export class Context extends EventEmitter<{
     const key = token.toString('hex')
 
     const tracker = onProgress && progressTracker(onProgress, (err) => this.#report(err, undefined))
-    return new Promise<Pdu>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      const onAbort = (): void => entry.settle(new CoapAbortedError('request aborted', { cause: signal?.reason }))
-      const entry: PendingRequest = {
-        settle: (err, value) => {
-          if (!session.pending.delete(key)) return // settled already: libcoap may NACK twice
-          if (timer) clearTimeout(timer)
-          signal?.removeEventListener('abort', onAbort)
-          this.#pendingCount--
-          this.#updateActive()
-          if (err) return reject(err)
-          tracker?.done()
-          resolve(value as Pdu)
-        },
-        progress: tracker?.progress,
+    const entry = new PendingSend(session, key, signal, tracker, this.#released)
+    session.pending.set(key, entry)
+    this.#pendingCount++
+    this.#updateActive()
+    entry.arm(timeout)
+    this.#whenConnected(session, entry, () => {
+      try {
+        ctx.send(session.native, non ? 1 : 0, method, token, flatOptions, payload)
+      } catch (err) {
+        entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
       }
-      session.pending.set(key, entry)
-      this.#pendingCount++
-      this.#updateActive()
-      if (timeout > 0) {
-        timer = setTimeout(() => {
-          const proto = session.proto ?? 'udp'
-          const unfinished = session.state !== 'established'
-          entry.settle(unfinished && SECURE_PROTOS.has(proto)
-            ? new CoapDtlsHandshakeError(`${proto === 'dtls' ? 'DTLS' : 'TLS'} handshake with ${session.remote} did not complete within ${timeout} ms`)
-            : unfinished && RELIABLE_PROTOS.has(proto)
-              ? new CoapConnectionError(`connection to ${session.remote} not established within ${timeout} ms`)
-              : new CoapTimeoutError(`no response from ${session.remote} within ${timeout} ms`))
-        }, timeout)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.#whenConnected(session, entry, () => {
-        try {
-          ctx.send(session.native, non ? 1 : 0, method, token, flatOptions, payload)
-        } catch (err) {
-          entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
-        }
-      })
     })
+    return entry.promise
+  }
+
+  // A request settled: one function for all of them (PendingSend).
+  readonly #released = (): void => {
+    this.#pendingCount--
+    this.#updateActive()
   }
 
   #newToken(): Buffer {
