@@ -46,8 +46,11 @@ export function versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: 
   return { libcoap: v.libcoap, dtlsBackend: v.dtlsBackend, tlsLibrary, tlsLibraryVersion: n }
 }
 
-/** What this build supports (libcoap's `coap_*_is_supported()`). */
-export function capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean } {
+/**
+ * What this build supports (libcoap's `coap_*_is_supported()`). `oscore` is `false`: OSCORE is
+ * not exposed yet and is compiled out (SECURITY.md).
+ */
+export function capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean; oscore: boolean } {
   return native.capabilities()
 }
 

@@ -87,7 +87,7 @@ export interface NativeAddon {
   versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
   /** Bodies libcoap is still sending from JS memory (0 when idle). */
   heldBuffers(): number
-  capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean }
+  capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean; oscore: boolean }
 }
 
 function load(): NativeAddon {

@@ -45,6 +45,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   out.Set("tls", Napi::Boolean::New(env, coap_tls_is_supported()));
   out.Set("ws", Napi::Boolean::New(env, coap_ws_is_supported()));
   out.Set("wss", Napi::Boolean::New(env, coap_wss_is_supported()));
+  out.Set("oscore", Napi::Boolean::New(env, coap_oscore_is_supported()));
   return out;
 }
 

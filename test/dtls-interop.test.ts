@@ -3,7 +3,7 @@
 //   (b) coap-client (-k/-u for PSK; -c/-j/-C for PKI) → our CoapServer
 // Keys and certificates come from test/helpers/certs.ts (openssl CLI, at test time).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CoapClient, CoapError, CoapServer } from '../dist/index.js'
+import { CoapClient, CoapError, CoapServer, versions } from '../dist/index.js'
 import type { CoapRequest } from '../dist/index.js'
 import { makePki, type Pki } from './helpers/certs'
 import { coapClient, startCoapServer, COAP_SERVER_BANNER } from './helpers/peers'
@@ -21,6 +21,23 @@ beforeAll(async () => {
   pki = await makePki()
 })
 afterAll(() => pki?.cleanup())
+
+// libcoap 4.3.5's GnuTLS client fails some handshakes with a server that asks for a client
+// certificate: in our runs exactly those where the second datagram of coap-server's
+// (OpenSSL) flight came out 127 bytes long (its ECDSA signature at its longest), about half of
+// them, and the retransmitted flight does not recover the session. Until that is fixed (see
+// the notes), such a first request is repeated on a fresh session a bounded number of times;
+// the OpenSSL build gets exactly one try.
+const HANDSHAKE_TRIES = versions().dtlsBackend === 'gnutls' ? 8 : 1
+async function getWithCertificate(client: CoapClient, url: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.get(url)
+    } catch (err) {
+      if (attempt >= HANDSHAKE_TRIES || !(err instanceof CoapError) || err.code !== 'ERR_COAP_DTLS_HANDSHAKE') throw err
+    }
+  }
+}
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -89,7 +106,7 @@ describe('our client → libcoap coap-server over DTLS', () => {
   it('PKI (-c -j -C): mutual authentication with our client certificate', async () => {
     const server = await peer(['-c', pki.server.cert.path, '-j', pki.server.key.path, '-C', pki.ca.path])
     const client = newClient({ pki: { ca: pki.ca.path, cert: pki.client.cert.path, key: pki.client.key.path } })
-    const res = await client.get(server.surl('/'))
+    const res = await getWithCertificate(client, server.surl('/'))
     expect(res.code).toBe('2.05')
     expect(res.text()).toMatch(COAP_SERVER_BANNER)
     // 1500 bytes, block-wise over DTLS.
@@ -104,7 +121,7 @@ describe('our client → libcoap coap-server over DTLS', () => {
     const foreign = newClient({ pki: { ca: pki.ca.pem, cert: pki.wrongCa.server.cert.pem, key: pki.wrongCa.server.key.pem } })
     await expectHandshakeError(foreign.get(server.surl('/'), { timeout: FAIL_TIMEOUT }), FAIL_TIMEOUT)
     const good = newClient({ pki: { ca: pki.ca.pem, cert: pki.client.cert.pem, key: pki.client.key.pem } })
-    expect((await good.get(server.surl('/'))).text()).toMatch(COAP_SERVER_BANNER)
+    expect((await getWithCertificate(good, server.surl('/'))).text()).toMatch(COAP_SERVER_BANNER)
   })
 
   it('PKI: a client trusting another CA refuses coap-server fast', async () => {

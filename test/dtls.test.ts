@@ -197,7 +197,7 @@ describe('capabilities', () => {
   it('reports DTLS with PSK and PKI (and, with OpenSSL, no RPK and no CID)', () => {
     expect(typeof capabilities).toBe('function')
     const caps = capabilities() as unknown as Record<string, unknown>
-    expect(Object.keys(caps).sort()).toEqual(['cid', 'dtls', 'pki', 'psk', 'rpk', 'tcp', 'tls', 'ws', 'wss'])
+    expect(Object.keys(caps).sort()).toEqual(['cid', 'dtls', 'oscore', 'pki', 'psk', 'rpk', 'tcp', 'tls', 'ws', 'wss'])
     for (const [k, v] of Object.entries(caps)) expect(typeof v, k).toBe('boolean')
     expect(caps).toMatchObject({ dtls: true, psk: true, pki: true })
     if (versions().dtlsBackend === 'openssl') expect(caps).toMatchObject({ rpk: false, cid: false })
