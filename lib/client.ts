@@ -18,6 +18,7 @@ import { appendOptions, encodeOptions, type OptionsInit } from './options'
 import { clientSecurity, type ClientPki, type ClientPsk } from './security'
 import { CoapResponse } from './response'
 import { parseUri, type CoapUri } from './uri'
+import { show } from './show'
 
 /** A request body. */
 export type RequestBody = string | Buffer | Uint8Array
@@ -111,7 +112,12 @@ function queryItems(query: RequestOptions['query']): string[] {
     for (const q of query) if (typeof q !== 'string') throw new TypeError(`query items must be strings, got ${typeof q}`)
     return query
   }
-  if (typeof query === 'object' && query !== null) return Object.entries(query).map(([k, v]) => `${k}=${String(v)}`)
+  if (typeof query === 'object' && query !== null) {
+    return Object.entries(query).map(([k, v]) => {
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new TypeError(`query value '${k}' must be a string, number or boolean, got ${typeof v}`)
+      return `${k}=${v}`
+    })
+  }
   throw new TypeError(`query must be a string, array of strings or object, got ${typeof query}`)
 }
 
@@ -144,6 +150,11 @@ export class CoapClient {
   #sessions = new Map<string, Promise<Session>>()
   // The settled, usable ones: a request to a known origin starts without waiting a turn.
   #ready = new Map<string, Session>()
+  // Requests numbered as sent, and per session the latest one answered (DTLS timeouts).
+  #sends = 0
+  #answered = new WeakMap<Session, number>()
+  // Dropped sessions released once their last pending request settles.
+  #retired = new WeakSet<Session>()
   #timeout: number
   #confirmable: boolean
   #psk: ClientPsk | undefined
@@ -238,7 +249,7 @@ export class CoapClient {
   async *observe(url: string | URL, options: Omit<RequestOptions, 'confirmable'> & { method?: 'GET' | 'FETCH'; payload?: RequestBody } = {}): AsyncGenerator<CoapResponse, void, undefined> {
     if (typeof options !== 'object' || options === null) throw new TypeError(`options must be an object, got ${options === null ? 'null' : typeof options}`)
     const { method = 'GET', payload, ...rest } = options
-    if (method !== 'GET' && method !== 'FETCH') throw new RangeError(`method must be GET or FETCH for observe, got '${String(method)}'`)
+    if (method !== 'GET' && method !== 'FETCH') throw new RangeError(`method must be GET or FETCH for observe, got '${show(method)}'`)
     const { uri, optionList, body, timeout, signal } = this.#prepare({ ...rest, url, method, payload })
     const href = typeof url === 'string' ? url : url.href
     // A connection or DTLS session lost under a running observation is re-established and the
@@ -342,15 +353,26 @@ export class CoapClient {
     if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
     const ready = this.#ready.get(uri.origin)
     const session = ready !== undefined && usable(ready) ? ready : await this.#session(uri)
+    const sent = ++this.#sends
     try {
       // A request that adds nothing to its URL's options sends them as encoded the first time.
       const flatOptions = optionList === target.base ? target.flat : this.context._encodeRequestOptions(optionList)
       const pdu = await this.context._transmit(session, Method[method], !(confirmable ?? this.#confirmable), flatOptions, payload, { timeout, signal, onProgress })
+      this.#answered.set(session, sent)
       return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
     } catch (err) {
-      // A failed handshake or connection leaves the session unusable: the next request opens a new one.
+      // A failed handshake or connection leaves the session unusable: the next request opens a
+      // new one. So does a DTLS timeout with nothing answered on the session since this request
+      // went out: a server that lost its state (restarted) silently drops the old session's
+      // records, and only a new handshake reaches it again.
       if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
+      else if (err instanceof CoapError && err.code === 'ERR_COAP_TIMEOUT' && session.proto === 'dtls' && (this.#answered.get(session) ?? 0) < sent) {
+        // Requests still waiting on it end on their own timeouts, not with ERR_COAP_CLOSED.
+        this.#drop(uri.origin, session, true)
+      }
       throw err
+    } finally {
+      if (this.#retired.has(session) && session.pending.size === 0 && session.valid) session.release()
     }
   }
 
@@ -363,7 +385,7 @@ export class CoapClient {
     const target = this.#target(init.url)
     const { uri, base } = target
     const method = init.method ?? 'GET'
-    if (typeof method !== 'string' || !(method in Method)) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
+    if (typeof method !== 'string' || !(method in Method)) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${show(method)}'`)
     const payload = checkBody(init.payload)
     const timeout = checkTimeout(init.timeout, 'timeout') ?? this.#timeout
     if (init.confirmable !== undefined && typeof init.confirmable !== 'boolean') throw new TypeError(`confirmable must be a boolean, got ${typeof init.confirmable}`)
@@ -409,12 +431,15 @@ export class CoapClient {
     return target
   }
 
-  #drop(origin: string, session: Session): void {
+  /** Stops using a session for new requests and releases it, at once or (`whenIdle`) once nothing waits on it. */
+  #drop(origin: string, session: Session, whenIdle = false): void {
     if (this.#ready.get(origin) === session) this.#ready.delete(origin)
+    if (whenIdle) this.#retired.add(session)
     void this.#sessions.get(origin)?.then((s) => {
       if (s !== session) return
       this.#sessions.delete(origin)
-      session.release()
+      // A retired session is released by the last request that settles on it (request()).
+      if (!whenIdle) session.release()
     }, () => undefined)
   }
 

@@ -2,6 +2,7 @@
  * CoRE Link Format (RFC 6690): what `/.well-known/core` returns.
  * @module
  */
+import { CoapBadResponseError } from './errors'
 
 /** One link: its target and attributes (`rt`, `if`, `ct`, `sz`, `obs`, `title`, …). */
 export interface Link {
@@ -16,6 +17,7 @@ const NUMERIC = new Set(['sz'])
 /**
  * Parses `application/link-format` text: `</a>;rt="x";obs,</b>;ct=0`. Quoted values keep their
  * text (escapes removed); `sz` is a number; `ct` stays a string (it may list several formats).
+ * Malformed text throws a `CoapBadResponseError` (`ERR_COAP_BAD_RESPONSE`) naming the offset.
  */
 export function parseLinkFormat(text: string): Link[] {
   if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${typeof text}`)
@@ -27,15 +29,15 @@ export function parseLinkFormat(text: string): Link[] {
   }
   while (i < n) {
     skipSpace()
-    if (text[i] !== '<') throw new SyntaxError(`link-format: expected '<' at offset ${i}`)
+    if (text[i] !== '<') throw new CoapBadResponseError(`link-format: expected '<' at offset ${i}`)
     const end = text.indexOf('>', i)
-    if (end < 0) throw new SyntaxError(`link-format: unterminated '<' at offset ${i}`)
+    if (end < 0) throw new CoapBadResponseError(`link-format: unterminated '<' at offset ${i}`)
     const link: Link = { href: text.slice(i + 1, end) }
     i = end + 1
     while (i < n && text[i] === ';') {
       i++
       const m = /^[^=;,\s]+/.exec(text.slice(i))
-      if (!m) throw new SyntaxError(`link-format: expected an attribute name at offset ${i}`)
+      if (!m) throw new CoapBadResponseError(`link-format: expected an attribute name at offset ${i}`)
       const name = m[0]
       i += name.length
       let value: string | number | boolean = true
@@ -48,7 +50,7 @@ export function parseLinkFormat(text: string): Link[] {
             if (text[i] === '\\' && i + 1 < n) i++
             v += text[i++]
           }
-          if (i >= n) throw new SyntaxError('link-format: unterminated quoted value')
+          if (i >= n) throw new CoapBadResponseError('link-format: unterminated quoted value')
           i++
           value = v
         } else {
@@ -63,7 +65,7 @@ export function parseLinkFormat(text: string): Link[] {
     links.push(link)
     skipSpace()
     if (i < n) {
-      if (text[i] !== ',') throw new SyntaxError(`link-format: expected ',' at offset ${i}`)
+      if (text[i] !== ',') throw new CoapBadResponseError(`link-format: expected ',' at offset ${i}`)
       i++
     }
   }

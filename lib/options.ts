@@ -77,6 +77,7 @@ export function optionNumber(key: string | number, name = 'option'): number {
 
 /** Registered name of an option number (the number as a string when unregistered). */
 export function optionName(number: number): string {
+  if (typeof number !== 'number') throw new TypeError(`number must be a number, got ${typeof number}`)
   return names.get(number) ?? String(number)
 }
 

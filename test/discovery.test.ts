@@ -1,7 +1,7 @@
 // Resource discovery (RFC 6690): libcoap answers /.well-known/core from our resources and their
 // attributes; client.discover() and parseLinkFormat() read it.
 import { afterEach, describe, expect, it } from 'vitest'
-import { CoapClient, CoapServer, parseLinkFormat } from '../dist/index.js'
+import { CoapBadResponseError, CoapClient, CoapServer, parseLinkFormat } from '../dist/index.js'
 import { coapClient, startCoapServer } from './helpers/peers'
 
 const cleanups: Array<() => unknown> = []
@@ -65,8 +65,9 @@ describe('parseLinkFormat', () => {
     ['unterminated target', '</a;rt=x'],
     ['unterminated quote', '</a>;rt="x'],
     ['garbage between links', '</a> </b>'],
-  ])('rejects %s with a SyntaxError', (_name, text) => {
-    expect(() => parseLinkFormat(text)).toThrow(SyntaxError)
+  ])('rejects %s with a CoapBadResponseError (ERR_COAP_BAD_RESPONSE)', (_name, text) => {
+    expect(() => parseLinkFormat(text)).toThrow(CoapBadResponseError)
+    expect(() => parseLinkFormat(text)).toThrow(expect.objectContaining({ code: 'ERR_COAP_BAD_RESPONSE' }))
   })
 
   it('rejects a non-string with a TypeError', () => {

@@ -14,6 +14,7 @@ import { protoNumber, type NackReason, type SessionEventName } from './constants
 import type { Context } from './context'
 import { Session } from './session'
 import type { Address, SendInit, SendOptions } from './types'
+import { show } from '../show'
 
 export const DEFAULT_CODE: Record<number, number> = { 1: 69, 2: 65, 3: 68, 4: 66, 5: 69, 6: 68, 7: 68 }
 export const SUPPORTED_PROTOS: ReadonlySet<Proto> = new Set(['udp', 'dtls', 'tcp', 'tls', 'ws', 'wss'])
@@ -45,8 +46,8 @@ export function nackError(reason: NackReason, where: string, detail: string): Co
 export function checkSend(session: unknown, ctx: Context, init: SendInit, options: SendOptions): void {
   if (!(session instanceof Session) || session.context !== ctx) throw new TypeError('session must be a Session of this context')
   if (typeof init !== 'object' || init === null) throw new TypeError(`init must be an object { method, type?, options?, payload? }, got ${init === null ? 'null' : typeof init}`)
-  if (typeof init.method !== 'string' || !Object.hasOwn(Method, init.method)) throw new RangeError(`init.method must be one of ${Object.keys(Method).join(', ')}, got ${String(init.method)}`)
-  if (init.type !== undefined && init.type !== 'CON' && init.type !== 'NON') throw new RangeError(`init.type must be 'CON' or 'NON', got ${String(init.type)}`)
+  if (typeof init.method !== 'string' || !Object.hasOwn(Method, init.method)) throw new RangeError(`init.method must be one of ${Object.keys(Method).join(', ')}, got ${show(init.method)}`)
+  if (init.type !== undefined && init.type !== 'CON' && init.type !== 'NON') throw new RangeError(`init.type must be 'CON' or 'NON', got ${show(init.type)}`)
   if (init.payload !== undefined && !Buffer.isBuffer(init.payload)) throw new TypeError(`init.payload must be a Buffer, got ${typeof init.payload}`)
   if (init.options !== undefined) {
     if (!Array.isArray(init.options)) throw new TypeError(`init.options must be an array of [number, Buffer] pairs, got ${typeof init.options}`)

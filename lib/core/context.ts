@@ -371,7 +371,8 @@ export class Context extends EventEmitter<{
     if (!(session instanceof Session) || session.context !== this) return Promise.reject(new TypeError('session must be a Session of this context'))
     if (typeof options !== 'object' || options === null) return Promise.reject(new TypeError('options must be an object { timeout?, signal? }'))
     const { timeout = 0, signal } = options
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) return Promise.reject(new RangeError(`options.timeout must be a number of ms >= 0, got ${String(timeout)}`))
+    if (typeof timeout !== 'number') return Promise.reject(new TypeError(`options.timeout must be a number of ms, got ${typeof timeout}`))
+    if (!Number.isFinite(timeout) || timeout < 0) return Promise.reject(new RangeError(`options.timeout must be a number of ms >= 0, got ${timeout}`))
     if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new TypeError('options.signal must be an AbortSignal'))
     if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
     const ctx = this.#native

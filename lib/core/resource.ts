@@ -7,6 +7,7 @@ import type { ContentFormatLike } from '../content-format'
 import type { OptionsInit } from '../options'
 import type { CoapRequest } from './request'
 import { encodeResult, type EncodedResult } from './result'
+import { show } from '../show'
 
 /** A body a handler may return. */
 export type Body = string | Buffer | Uint8Array
@@ -73,11 +74,11 @@ function checkAttributes(a: unknown): ResourceAttributes {
   }
   for (const k of ['rt', 'if', 'title']) if (o[k] !== undefined && typeof o[k] !== 'string') throw new TypeError(`attributes.${k} must be a string`)
   const ct = o.ct === undefined ? [] : Array.isArray(o.ct) ? o.ct : [o.ct]
-  for (const c of ct) if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 65535) throw new RangeError(`attributes.ct must be Content-Format numbers 0-65535, got ${String(c)}`)
-  if (o.sz !== undefined && (typeof o.sz !== 'number' || !Number.isInteger(o.sz) || o.sz < 0)) throw new RangeError(`attributes.sz must be a non-negative integer, got ${String(o.sz)}`)
+  for (const c of ct) if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 65535) throw new RangeError(`attributes.ct must be Content-Format numbers 0-65535, got ${show(c)}`)
+  if (o.sz !== undefined && (typeof o.sz !== 'number' || !Number.isInteger(o.sz) || o.sz < 0)) throw new RangeError(`attributes.sz must be a non-negative integer, got ${show(o.sz)}`)
   if (o.observable !== undefined && typeof o.observable !== 'boolean') throw new TypeError('attributes.observable must be a boolean')
   if (o.notifications !== undefined && !Object.hasOwn(notificationTypes, o.notifications as string)) {
-    throw new RangeError(`attributes.notifications must be 'non', 'con' or 'non-always', got ${String(o.notifications)}`)
+    throw new RangeError(`attributes.notifications must be 'non', 'con' or 'non-always', got ${show(o.notifications)}`)
   }
   return o as ResourceAttributes
 }
@@ -162,8 +163,8 @@ export class Resource {
 
   /** Sets the handler for one method (replacing any earlier one). */
   handle(method: MethodName, handler: RequestHandler): this {
-    const code = (Method as Record<string, number>)[method]
-    if (code === undefined) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${String(method)}'`)
+    const code = typeof method === 'string' && Object.hasOwn(Method, method) ? (Method as Record<string, number>)[method] : undefined
+    if (code === undefined) throw new RangeError(`method must be one of ${Object.keys(Method).join(', ')}, got '${show(method)}'`)
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${handler === null ? 'null' : typeof handler}`)
     this.handlers[code] = handler
     if (code === Method.GET) this._representation = undefined
