@@ -32,6 +32,7 @@ const log = (...m) => console.error('bench:', ...m)
 async function load(port, pid, { path: uriPath = 'x', sockets = 64, concurrency = 128, duration = DURATION } = {}) {
   const running = run(LOADGEN, ['--target', `127.0.0.1:${port}`, '--path', uriPath, '--sockets', String(sockets),
     '--concurrency', String(concurrency), '--duration', String(duration), '--warmup', String(WARMUP)], { timeoutMs: (duration + WARMUP + 30) * 1000 })
+  running.catch(() => undefined) // awaited below; a failure during the wait must not go unhandled
   // CPU over the measured part only: read it when warm-up ends and when the generator is done.
   await new Promise((r) => setTimeout(r, WARMUP * 1000))
   const cpu0 = pid ? cpuSeconds(pid) : 0
@@ -47,6 +48,7 @@ async function load(port, pid, { path: uriPath = 'x', sockets = 64, concurrency 
 async function cLoad(uri, pid, { concurrency = 64, duration = DURATION } = {}) {
   const running = run(BENCH_CLIENT, ['--uri', uri, '--concurrency', String(concurrency), '--sessions', '1', '--duration', String(duration),
     '--warmup', String(WARMUP), '--psk-identity', 'bench', '--psk-key', 'bench-key'], { timeoutMs: (duration + WARMUP + 30) * 1000 })
+  running.catch(() => undefined) // awaited below; a failure during the wait must not go unhandled
   // The client primes its session (handshake, CSM) before its warm-up: wait for the warm-up to
   // be under way before reading the server's CPU (priming is bounded by 10 s; on loopback it
   // takes milliseconds).

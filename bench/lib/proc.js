@@ -3,6 +3,7 @@
 const { spawn } = require('node:child_process')
 const dgram = require('node:dgram')
 const fs = require('node:fs')
+const net = require('node:net')
 
 const TICKS = 100 // USER_HZ on Linux
 
@@ -32,16 +33,25 @@ function start(file, args, { env, timeoutMs = 15_000 } = {}) {
   })
 }
 
-/** A UDP port free right now on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4')
-    s.once('error', reject)
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
+/** A port free right now on 127.0.0.1 for UDP and TCP alike (servers listen on both). */
+async function freePort() {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise((resolve, reject) => {
+      const s = dgram.createSocket('udp4')
+      s.once('error', reject)
+      s.bind(0, '127.0.0.1', () => {
+        const { port: p } = s.address()
+        s.close(() => resolve(p))
+      })
     })
-  })
+    const tcpFree = await new Promise((resolve) => {
+      const t = net.createServer()
+      t.once('error', () => resolve(false))
+      t.listen(port, '127.0.0.1', () => t.close(() => resolve(true)))
+    })
+    if (tcpFree) return port
+  }
+  throw new Error('no port free for both UDP and TCP after 20 attempts')
 }
 
 /** Resolves once a CoAP ping (empty CON) to the port is answered (RST), within `ms`. */
