@@ -148,6 +148,16 @@ async function expectRecovers(client: CoapClient, url: string, t: Transport): Pr
  * UDP/TCP: the same client's next request gets 2.05. DTLS: only a fresh client is checked here
  * (the restarted server is fine); the same client's recovery is the known bug tested below.
  */
+/** Every request pending on a crashed server fails, in time, with the transport's documented code. */
+async function expectCrashOutcomes(pending: Array<Promise<Outcome>>, t: Transport): Promise<void> {
+  const outcomes = await settleWithin(pending, REQUEST_TIMEOUT + SETTLE_SLACK)
+  for (const o of outcomes) {
+    expect(o.ok, `${t}: a request to a crashed server resolved: ${JSON.stringify(o)}`).toBe(false)
+    expect(DOCUMENTED, `${t}: ${o.message}`).toContain(o.code)
+    expect(o.code, `${t}: ${o.message}`).toBe(EXPECTED_CODE[t])
+  }
+}
+
 async function recovers(client: CoapClient, url: string, t: Transport): Promise<void> {
   if (t !== 'dtls') return void (await expectRecovers(client, url, t))
   const fresh = clientFor(t)
@@ -169,12 +179,7 @@ describe.each<Transport>(['udp', 'dtls', 'tcp'])('%s: the server crashes mid-exc
     // Past separateResponseAfter (500 ms): the empty ACKs have gone out, answers are still due.
     await sleep(800)
     await server.kill()
-    const outcomes = await settleWithin(pending, REQUEST_TIMEOUT + SETTLE_SLACK)
-    for (const o of outcomes) {
-      expect(o.ok, `${t}: a request to a crashed server resolved: ${JSON.stringify(o)}`).toBe(false)
-      expect(DOCUMENTED, `${t}: ${o.message}`).toContain(o.code)
-      expect(o.code, `${t}: ${o.message}`).toBe(EXPECTED_CODE[t])
-    }
+    await expectCrashOutcomes(pending, t)
 
     server = await ourServer(t, port)
     await recovers(client, url('/hello'), t)
@@ -195,12 +200,7 @@ describe.each<Transport>(['udp', 'dtls', 'tcp'])('%s: the server crashes mid-exc
     // once, so a short wait is past it and well before the 3 s answer.
     await sleep(600)
     await server.kill()
-    const outcomes = await settleWithin(pending, REQUEST_TIMEOUT + SETTLE_SLACK)
-    for (const o of outcomes) {
-      expect(o.ok, `${t}: a request to a crashed server resolved: ${JSON.stringify(o)}`).toBe(false)
-      expect(DOCUMENTED, `${t}: ${o.message}`).toContain(o.code)
-      expect(o.code, `${t}: ${o.message}`).toBe(EXPECTED_CODE[t])
-    }
+    await expectCrashOutcomes(pending, t)
 
     server = await libcoapServer(base)
     await recovers(client, url('/'), t)
