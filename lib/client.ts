@@ -12,6 +12,7 @@ import { parseContentFormat, type ContentFormatLike } from './content-format'
 import { Context } from './core/context'
 import { checkParameters, type Session, type TransmissionParameters } from './core/session'
 import type { TransferProgress } from './core/types'
+import { channels, type DiagnosticsRequest } from './diagnostics'
 import { CoapAbortedError, CoapBadResponseError, CoapClosedError, CoapConnectionError, CoapError } from './errors'
 import { parseLinkFormat, type Link } from './link-format'
 import { appendOptions, encodeOptions, type OptionsInit } from './options'
@@ -351,16 +352,29 @@ export class CoapClient {
     const onProgress = init.onProgress
     if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError(`onProgress must be a function, got ${typeof onProgress}`)
     if (signal?.aborted) throw new CoapAbortedError('request aborted', { cause: signal.reason })
-    const ready = this.#ready.get(uri.origin)
-    const session = ready !== undefined && usable(ready) ? ready : await this.#session(uri)
-    const sent = ++this.#sends
+    const href = typeof init.url === 'string' ? init.url : init.url.href
+    const non = !(confirmable ?? this.#confirmable)
+    let traced: DiagnosticsRequest | undefined
+    if (channels.requestCreate.hasSubscribers || channels.requestResponse.hasSubscribers || channels.requestError.hasSubscribers) {
+      traced = { method, url: href, confirmable: !non, payloadLength: payload?.length ?? 0 }
+      channels.requestCreate.publish({ request: traced })
+    }
+    let session: Session | undefined
+    let sent = 0
     try {
+      const ready = this.#ready.get(uri.origin)
+      session = ready !== undefined && usable(ready) ? ready : await this.#session(uri)
+      sent = ++this.#sends
       // A request that adds nothing to its URL's options sends them as encoded the first time.
       const flatOptions = optionList === target.base ? target.flat : this.context._encodeRequestOptions(optionList)
-      const pdu = await this.context._transmit(session, Method[method], !(confirmable ?? this.#confirmable), flatOptions, payload, { timeout, signal, onProgress })
+      const pdu = await this.context._transmit(session, Method[method], non, flatOptions, payload, { timeout, signal, onProgress })
       this.#answered.set(session, sent)
-      return new CoapResponse(pdu, typeof init.url === 'string' ? init.url : init.url.href)
+      const response = new CoapResponse(pdu, href)
+      if (traced !== undefined) channels.requestResponse.publish({ request: traced, response })
+      return response
     } catch (err) {
+      if (traced !== undefined) channels.requestError.publish({ request: traced, error: err })
+      if (session === undefined) throw err
       // A failed handshake or connection leaves the session unusable: the next request opens a
       // new one. So does a DTLS timeout with nothing answered on the session since this request
       // went out: a server that lost its state (restarted) silently drops the old session's
@@ -372,7 +386,7 @@ export class CoapClient {
       }
       throw err
     } finally {
-      if (this.#retired.has(session) && session.pending.size === 0 && session.valid) session.release()
+      if (session !== undefined && this.#retired.has(session) && session.pending.size === 0 && session.valid) session.release()
     }
   }
 

@@ -31,6 +31,10 @@ export type { ClientPki, ClientPsk, Pem, PkiSniEntry, PskSniEntry, Secret, Serve
 export { Session } from './core/session'
 export type { TransmissionParameters } from './core/session'
 export type { CoapUri, Proto } from './uri'
+export { onLog, setLogLevel } from './log'
+export { channels } from './diagnostics'
+export type { DiagnosticsRequest, RequestCreateMessage, RequestErrorMessage, RequestResponseMessage, SessionMessage } from './diagnostics'
+export type { LogHandler, LogLevelName } from './log'
 
 /**
  * Versions actually running: libcoap, the DTLS backend it was built with, and the TLS library
@@ -53,18 +57,3 @@ export function versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: 
 export function capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean; oscore: boolean } {
   return native.capabilities()
 }
-
-/**
- * Sets libcoap's log level (↔ `coap_set_log_level`); libcoap writes its log to stderr.
- * Default: `'err'`. The `LIBCOAP_LOG_LEVEL` environment variable sets it at load time.
- */
-export function setLogLevel(level: 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug'): void {
-  const levels = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug']
-  if (typeof level !== 'string') throw new TypeError(`level must be a string, got ${typeof level}`)
-  const n = levels.indexOf(level)
-  if (n < 0) throw new RangeError(`level must be one of ${levels.join(', ')}, got '${level}'`)
-  native.setLogLevel(n)
-}
-
-const envLevel = process.env.LIBCOAP_LOG_LEVEL
-if (envLevel) setLogLevel(envLevel as Parameters<typeof setLogLevel>[0])

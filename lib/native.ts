@@ -84,6 +84,8 @@ export interface NativeAddon {
   Context: new (handlers: NativeHandlers, shared: Int32Array, inbox: Uint8Array) => NativeContext
   Session: new (...args: never[]) => NativeSession
   setLogLevel(level: number): void
+  /** `fn(batch, dropped)` gets the lines at or above the log level instead of stderr; batch: [level, line, ...]. */
+  setLogHook(fn: ((batch: Array<number | string>, dropped: number) => void) | undefined): void
   versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number; tlsBuiltVersion?: number }
   /** Bodies libcoap is still sending from JS memory (0 when idle). */
   heldBuffers(): number

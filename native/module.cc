@@ -33,6 +33,11 @@ Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value SetLogHook(const Napi::CallbackInfo& info) {
+  SetLogSink(info.Env(), info[0]);
+  return info.Env().Undefined();
+}
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -93,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Session", session);
   exports.Set("Context", Context::Define(env));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel));
+  exports.Set("setLogHook", Napi::Function::New(env, SetLogHook));
   exports.Set("versions", Napi::Function::New(env, Versions));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
   exports.Set("heldBuffers", Napi::Function::New(env, HeldBuffers));

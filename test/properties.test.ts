@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import {
   CoapClient, CoapError, CoapServer, codeToString, contentFormatName, optionName, parseCode,
-  parseContentFormat, parseLinkFormat, parseUri, setLogLevel, versions, capabilities,
+  parseContentFormat, parseLinkFormat, parseUri, setLogLevel, onLog, versions, capabilities,
 } from '../dist/index.js'
 import { Context, Resource, Session } from '../dist/core/index.js'
 import {
@@ -172,7 +172,7 @@ describe('exported functions', () => {
     ['parseUri', parseUri as never], ['parseCode', parseCode as never], ['codeToString', codeToString as never],
     ['parseContentFormat', parseContentFormat as never], ['contentFormatName', contentFormatName as never],
     ['optionName', optionName as never], ['parseLinkFormat', parseLinkFormat as never],
-    ['setLogLevel', setLogLevel as never], ['versions', versions as never], ['capabilities', capabilities as never],
+    ['setLogLevel', setLogLevel as never], ['onLog', onLog as never], ['versions', versions as never], ['capabilities', capabilities as never],
   ]
   const shaped = fc.oneof(
     junk, weirdNumber, urlArg(5683), contentFormatArb,
@@ -189,6 +189,7 @@ describe('exported functions', () => {
       }), params())
     } finally {
       setLogLevel('err')
+      onLog(null)
     }
   }, TEST_TIMEOUT)
 })

@@ -17,6 +17,7 @@ import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
 } from '../security'
+import { channels, publishServerSessionsClosed, publishSessionEvent } from '../diagnostics'
 import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
 import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
 import { AsyncQueue } from './async-queue'
@@ -225,6 +226,7 @@ export class Context extends EventEmitter<{
     const session = new Session(this, n)
     session._security = security
     this.#sessions.set(n.id, session)
+    if (channels.sessionCreate.hasSubscribers) channels.sessionCreate.publish({ session })
     return session
   }
 
@@ -762,7 +764,11 @@ export class Context extends EventEmitter<{
     this.#native = undefined
     active.delete(this)
     const closed = new CoapClosedError('context closed')
-    for (const s of this.#sessions.values()) for (const p of [...s.pending.values()]) p.settle(closed)
+    for (const s of this.#sessions.values()) {
+      for (const p of [...s.pending.values()]) p.settle(closed)
+      if (channels.sessionClose.hasSubscribers) channels.sessionClose.publish({ session: s })
+    }
+    publishServerSessionsClosed(this)
     this.#sessions.clear()
     this.#endpoints = []
     for (const r of this.#resources) if (r) {
@@ -780,7 +786,7 @@ export class Context extends EventEmitter<{
 
   /** @internal */
   _forgetSession(session: Session): void {
-    this.#sessions.delete(session.id)
+    if (this.#sessions.delete(session.id) && channels.sessionClose.hasSubscribers) channels.sessionClose.publish({ session })
     this.#pings.delete(session.id)
     if (session.pending.size === 0) return
     const err = new CoapClosedError('session released')
@@ -897,6 +903,7 @@ export class Context extends EventEmitter<{
     this.#events = []
     for (const [name, session] of events) {
       try {
+        publishSessionEvent(name, session)
         session._emitEvent(name)
         this.emit('event', name, session)
       } catch (err) {

@@ -5,7 +5,8 @@
  * @module
  * @internal
  */
-import { CoapAbortedError, CoapConnectionError, CoapDtlsHandshakeError, CoapTimeoutError } from '../errors'
+import { publishHandshake } from '../diagnostics'
+import { CoapAbortedError, CoapConnectionError, CoapDtlsHandshakeError, CoapError, CoapTimeoutError } from '../errors'
 import { RELIABLE_PROTOS, SECURE_PROTOS } from './checks'
 import type { Pdu } from './pdu'
 import type { ProgressTracker } from './progress'
@@ -49,7 +50,10 @@ export class PendingSend implements PendingRequest {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     if (this.#onAbort !== undefined) this.signal?.removeEventListener('abort', this.#onAbort)
     this.released()
-    if (err) return this.#reject(err)
+    if (err) {
+      if (err instanceof CoapError && (err.code === 'ERR_COAP_DTLS_HANDSHAKE' || err.code === 'ERR_COAP_TLS')) publishHandshake(this.session, err)
+      return this.#reject(err)
+    }
     this.tracker?.done()
     this.#resolve(value as Pdu)
   }
