@@ -33,7 +33,11 @@ export interface ServerOptions {
   pki?: ServerPki
   /** Most DTLS handshakes in progress at once (libcoap's default: 100). */
   maxHandshakes?: number
-  /** Most idle sessions kept; the oldest idle one is dropped beyond it (default: no limit). */
+  /**
+   * Most idle sessions per endpoint; a new peer beyond it makes libcoap drop the oldest idle
+   * one (default 20 000; 0 = no limit). Plain UDP makes a session per source address, so
+   * without a cap spoofed sources could fill memory; raise it for larger fleets.
+   */
   maxIdleSessions?: number
   /** Seconds an idle session is kept (default 300). Half-done handshakes go after 30 s. */
   sessionTimeout?: number
@@ -154,6 +158,8 @@ export class ServerResource extends Resource {
   }
 }
 
+/** Idle sessions per endpoint when `maxIdleSessions` is not given: ≈ 1 GB of idle DTLS sessions at most. */
+const DEFAULT_MAX_IDLE_SESSIONS = 20_000
 const SERVER_OPTIONS = new Set(['listen', 'separateResponseAfter', 'psk', 'pki', 'maxHandshakes', 'maxIdleSessions', 'sessionTimeout', 'maxMessageSize', 'maxBodySize', 'multicast', 'parameters', 'reusePort', 'blockSize'])
 const SECURE: ReadonlySet<string> = new Set(['dtls', 'tls', 'wss'])
 // Whichever comes first ends a session for 'session-closed': libcoap frees a closed TCP or
@@ -219,7 +225,7 @@ export class CoapServer extends EventEmitter<{
       if (options.psk !== undefined) this.context.setPsk(options.psk)
       if (options.pki !== undefined) this.context.setPki(options.pki)
       if (options.maxHandshakes !== undefined) this.context.maxHandshakes = options.maxHandshakes
-      if (options.maxIdleSessions !== undefined) this.context.maxIdleSessions = options.maxIdleSessions
+      this.context.maxIdleSessions = options.maxIdleSessions ?? DEFAULT_MAX_IDLE_SESSIONS
       if (options.sessionTimeout !== undefined) this.context.sessionTimeout = options.sessionTimeout
       if (options.maxMessageSize !== undefined) this.context.maxMessageSize = options.maxMessageSize
       if (options.maxBodySize !== undefined) this.context.maxBodySize = options.maxBodySize

@@ -275,7 +275,7 @@ export class Context extends EventEmitter<{
     this.#live().setLimits(n, undefined)
   }
 
-  /** Most idle server sessions kept (↔ `coap_context_set_max_idle_sessions`; 0 = libcoap's default). */
+  /** Most idle server sessions per endpoint (↔ `coap_context_set_max_idle_sessions`; 0, libcoap's default, = no limit). */
   get maxIdleSessions(): number | undefined {
     return this.#limits.maxIdleSessions
   }
