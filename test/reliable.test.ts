@@ -345,6 +345,19 @@ describe.each(TRANSPORTS)('$name: our client ↔ our server', (t) => {
   })
 })
 
+// A TLS server that refuses the client's key closes the connection it accepted: that is a TLS
+// failure (ERR_COAP_TLS), not a lost connection.
+describe.each([TLS_PSK, WSS_PSK])('$name: a wrong key', (t) => {
+  it('rejects the request and ping with ERR_COAP_TLS, quickly', async () => {
+    const s = await startServer(t)
+    const client = newClient(undefined, { psk: { identity: 'reliable-client', key: 'not-the-key' } })
+    const { err, elapsed } = await expectRejection(client.get(s.url('/who'), { timeout: 8000 }), ['ERR_COAP_TLS'], `GET over ${t.name} with a wrong key`)
+    expect(err.message).toMatch(/TLS handshake with .* failed/)
+    expect(elapsed).toBeLessThan(4000)
+    await expectRejection(client.ping(s.url('/'), { timeout: 8000 }), ['ERR_COAP_TLS'], `ping over ${t.name} with a wrong key`)
+  })
+})
+
 describe('listen and connect details', () => {
   it('coap+tcp over IPv6 [::1]', async () => {
     const s = await startServer(TCP, {}, { host: '::1' })

@@ -861,10 +861,14 @@ export class Context extends EventEmitter<{
     const name = eventNames.get(ev)
     const session = this.#sessions.get(ns.id) ?? (ns.isClient === false ? this.#sessionFor(ns) : undefined)
     if (name === undefined || session === undefined) return
+    if (name === 'tcp-connected') session._tcpConnected = true
+    // A TLS server that refuses our key or certificate just closes the connection it accepted.
+    const tlsRefused = (session.proto === 'tls' || session.proto === 'wss') && session._tcpConnected && !session._wasEstablished && CONNECTION_LOST.has(name)
+    const refusal = (): CoapTlsError => new CoapTlsError(`TLS handshake with ${session.remote} failed (${name}): the server closed the connection; wrong key, identity or certificate?`)
     if (session.side === 'client' && RELIABLE_PROTOS.has(session.proto ?? 'udp') && CONNECTION_LOST.has(name) && session.pending.size > 0) {
       // The connection is gone (peer closed or aborted it, keepalive failed): nothing in flight
       // on it will be answered, whatever libcoap still holds.
-      const err = new CoapConnectionError(`connection to ${session.remote} lost (${name})`)
+      const err = tlsRefused ? refusal() : new CoapConnectionError(`connection to ${session.remote} lost (${name})`)
       const pending = [...session.pending.values()]
       queueMicrotask(() => {
         for (const p of pending) p.settle(err)
@@ -880,7 +884,7 @@ export class Context extends EventEmitter<{
         ? undefined
         : SECURE_PROTOS.has(session.proto ?? 'udp') && (name === 'dtls-closed' || name === 'dtls-error')
           ? new CoapTlsError(`TLS handshake with ${session.remote} failed (${name})`)
-          : new CoapConnectionError(`connection to ${session.remote} failed (${name})`)
+          : tlsRefused ? refusal() : new CoapConnectionError(`connection to ${session.remote} failed (${name})`)
       const waiters = session._waiters.splice(0)
       // Out of libcoap's callback: it raises 'session-connected' before it is ready to send.
       queueMicrotask(() => {

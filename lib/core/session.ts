@@ -81,6 +81,8 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   readonly pending = new Map<string, PendingRequest>()
   /** @internal the session got as far as 'session-connected' / 'dtls-connected' */
   _wasEstablished = false
+  /** @internal the TCP connection under a TLS/WSS session was made ('tcp-connected') */
+  _tcpConnected = false
   /** @internal requests waiting for a reliable connection (and its CSM) to be established */
   readonly _waiters: Array<(err: Error | undefined) => void> = []
   /** @internal client-side security callbacks and the name the server certificate must carry */

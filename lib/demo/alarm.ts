@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CoapServer } from '../server'
+import type { ServerPki, ServerPsk } from '../security'
 
 /** The demo's DTLS pre-shared key: identity `demo`, key `demo-secret` (a demo, not a secret). */
 export const DEMO_PSK = { hint: 'libcoap-demo', identity: 'demo', key: 'demo-secret' } as const
@@ -15,13 +16,18 @@ export interface AlarmServerOptions {
   listen?: string | string[]
   /** Delay of `/slow` in ms (default 2000). */
   slowMs?: number
+  /** Pre-shared keys for secure listen URLs (default, when `pki` is not given either: {@link DEMO_PSK}). */
+  psk?: ServerPsk
+  /** Certificates for secure listen URLs. */
+  pki?: ServerPki
 }
 
 /** Builds (but does not start) the demo server. */
 export function createAlarmServer(options: AlarmServerOptions = {}): CoapServer {
   const server = new CoapServer({
     listen: options.listen ?? ['coap://[::]:5683', 'coaps://[::]:5684'],
-    psk: { hint: DEMO_PSK.hint, keys: { [DEMO_PSK.identity]: DEMO_PSK.key } },
+    psk: options.psk ?? (options.pki === undefined ? { hint: DEMO_PSK.hint, keys: { [DEMO_PSK.identity]: DEMO_PSK.key } } : undefined),
+    pki: options.pki,
   })
   const slowMs = options.slowMs ?? 2000
   let alarm = 'OFF'

@@ -1,0 +1,2 @@
+// ESM entry of libcoap/compat.
+export * from '../dist/compat/index.js'
