@@ -50,6 +50,10 @@ class Context : public Napi::ObjectWrap<Context> {
     coap_async_t* async = nullptr;
     std::unique_ptr<coap_pdu_t, PduDeleter> held;
     coap_mid_t heldMid = 0;  // the copy gets a new message id; the ACK must echo the original
+    // A notification whose handler answered later: sent as a message of this type (CON/NON)
+    // of its own rather than as an ACK; -1 for a request.
+    int notifyType = -1;
+    int64_t observe = -1;  // the Observe value libcoap put in the response, -1 for none
     bool ready = false;
     int code = 0;
     int contentFormat = -1;

@@ -18,6 +18,13 @@ std::string HeldKey(const coap_session_t* session, coap_bin_const_t token) {
   key.append(reinterpret_cast<const char*>(token.s), token.length);
   return key;
 }
+// The Observe option libcoap put in a response before calling the handler, or -1.
+int64_t ObserveValue(const coap_pdu_t* response) {
+  coap_opt_iterator_t it;
+  coap_opt_t* opt = coap_check_option(response, COAP_OPTION_OBSERVE, &it);
+  return opt == nullptr ? -1 : (int64_t)coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt));
+}
+
 }  // namespace
 
 void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
@@ -75,16 +82,27 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
 
   if (shared[0] == 0) {
     int32_t id = shared[3];
-    if (shared[2] == 2 && coap_pdu_get_type(request) == COAP_MESSAGE_CON) {
+    // libcoap calls the GET handler of an observable resource for each notification too, with
+    // the registration as the request and a CON/NON response (never an ACK to a CON request).
+    bool con = coap_pdu_get_type(request) == COAP_MESSAGE_CON;
+    bool notification = con && coap_pdu_get_type(response) != COAP_MESSAGE_ACK;
+    if ((shared[2] == 2 && con) || notification) {
       // Hold the ACK: JS answers in time (piggybacked) or calls Separate() when the delay expires.
+      // A notification has no ACK to hold: it is sent as its own message when JS answers.
       coap_pdu_t* copy = coap_pdu_duplicate(request, session, token.length, token.s, nullptr);
       if (copy != nullptr) {
         PendingAsync pending{session};
         pending.held.reset(copy);
         pending.heldMid = coap_pdu_get_mid(request);
+        pending.notifyType = notification ? (int)coap_pdu_get_type(response) : -1;
+        pending.observe = ObserveValue(response);
         self->pendingAsync_[id] = std::move(pending);
-        self->heldKeys_[HeldKey(session, token)] = id;
+        if (!notification) self->heldKeys_[HeldKey(session, token)] = id;
         coap_pdu_set_code(response, kDropResponse);
+        return;
+      }
+      if (notification) {
+        coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
         return;
       }
     }
@@ -217,7 +235,7 @@ Napi::Value Context::CompleteAsync(const Napi::CallbackInfo& info) {
       pendingAsync_.erase(found);
       return Napi::Boolean::New(env, true);
     }
-    if (!StartSeparate(p, id)) {
+    if (p.notifyType >= 0 || !StartSeparate(p, id)) {
       pendingAsync_.erase(found);
       return Napi::Boolean::New(env, false);
     }
@@ -231,6 +249,7 @@ Napi::Value Context::Separate(const Napi::CallbackInfo& info) {
   int32_t id = info[0].As<Napi::Number>().Int32Value();
   auto found = pendingAsync_.find(id);
   if (found == pendingAsync_.end() || core_->Closed() || !found->second.held) return Napi::Boolean::New(env, false);
+  if (found->second.notifyType >= 0) return Napi::Boolean::New(env, true);  // no ACK to send: it waits
   bool ok = StartSeparate(found->second, id);
   if (!ok) pendingAsync_.erase(found);
   return Napi::Boolean::New(env, ok);
@@ -264,10 +283,18 @@ bool Context::StartSeparate(PendingAsync& p, int32_t id) {
 bool Context::SendPiggybacked(PendingAsync& p) {
   coap_pdu_t* request = p.held.get();
   coap_bin_const_t token = coap_pdu_get_token(request);
-  coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_ACK, (coap_pdu_code_t)p.code, p.heldMid,
+  bool notification = p.notifyType >= 0;
+  coap_pdu_t* pdu = coap_pdu_init(notification ? (coap_pdu_type_t)p.notifyType : COAP_MESSAGE_ACK,
+                                  (coap_pdu_code_t)p.code,
+                                  notification ? coap_new_message_id(p.session) : p.heldMid,
                                   coap_session_max_pdu_size(p.session));
   if (pdu == nullptr) return false;
+  uint8_t obs[4];
+  // The Observe value libcoap gave the registration's answer or the notification (2.xx only).
+  bool observe = p.observe >= 0 && COAP_RESPONSE_CLASS(p.code) == 2;
   bool ok = coap_add_token(pdu, token.length, token.s) &&
+            (!observe || coap_add_option(pdu, COAP_OPTION_OBSERVE,
+                                         coap_encode_var_safe(obs, sizeof obs, (unsigned int)p.observe), obs)) &&
             (p.options.empty() ||
              AddFlatOptions(pdu, reinterpret_cast<const uint8_t*>(p.options.data()), p.options.size()));
   if (ok && p.contentFormat >= 0) {

@@ -99,6 +99,45 @@ describe.each(['coap', 'coaps', 'coap+tcp', 'coaps+tcp', 'coap+ws'])('observe ov
   })
 })
 
+// A GET handler that answers later (a Promise) serves registrations and notifications alike:
+// the registration's answer carries Observe, and each notification is sent when its Promise
+// settles, to every observer (deps/patches/0018 keeps libcoap notifying the others meanwhile).
+describe.each([['piggybacked (answer within separateResponseAfter)', 5], ['separate (answer after it)', 700]])('async GET handler on an observable resource, %s', (_, delay) => {
+  it('two observers get the registration answer with Observe and every later state, in order', async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0' })
+    cleanups.push(() => server.close())
+    let value = 0
+    const resource = server.resource('/slow', { observable: true }).get(async () => {
+      const v = value
+      await sleep(delay)
+      return `v${v}`
+    })
+    const [ep] = await server.listen()
+    const follow = async (): Promise<string[]> => {
+      const seen: string[] = []
+      for await (const n of newClient().observe(`coap://127.0.0.1:${ep.port}/slow`, { timeout: 5000 })) {
+        expect(n.option('Observe'), `Observe option on '${n.text()}'`).toHaveLength(1)
+        seen.push(n.text())
+        if (n.text() === 'v3') break
+      }
+      return seen
+    }
+    const a = follow()
+    const b = follow()
+    await waitFor(() => resource.observers === 2, 5000, 'two observers registered')
+    for (let i = 1; i <= 3; i++) {
+      value = i
+      resource.notify()
+      await sleep(delay + 150)
+    }
+    for (const seen of await Promise.all([a, b])) {
+      expect(seen[0]).toBe('v0')
+      expect(seen[seen.length - 1]).toBe('v3')
+      expect([...seen].sort()).toEqual(seen) // in order, none twice
+    }
+  }, 20_000)
+})
+
 describe('observe interop with libcoap', () => {
   it("our client observes coap-server's /time and gets notifications every second", async () => {
     const server = await startCoapServer()
