@@ -3,9 +3,11 @@
  * `require('libcoap/compat')`. A server answers `/hello/<name>`, a client asks it once and
  * observes `/clock` for three ticks; then both end and Node exits by itself.
  *
- *   node dist/examples/compat-migration.js
+ *   node dist/examples/compat-migration.js [port]   (default 5699)
  */
 import * as coap from 'libcoap/compat' // was: import * as coap from 'coap'
+
+const PORT = Number(process.argv[2] ?? 5699)
 
 // Not in node-coap: libcoap dispatches by path, so name the paths the server answers.
 const server = coap.createServer({ paths: ['/hello/Matteo', '/clock'] })
@@ -21,8 +23,8 @@ server.on('request', (req, res) => {
 
 server.on('error', (err) => console.error('server:', err.message))
 
-server.listen(5699, '127.0.0.1', () => {
-  const req = coap.request('coap://127.0.0.1:5699/hello/Matteo')
+server.listen(PORT, '127.0.0.1', () => {
+  const req = coap.request(`coap://127.0.0.1:${PORT}/hello/Matteo`)
   req.on('response', (res) => {
     res.pipe(process.stdout)
     res.on('end', () => {
@@ -35,7 +37,7 @@ server.listen(5699, '127.0.0.1', () => {
 })
 
 function observe(): void {
-  const req = coap.request({ hostname: '127.0.0.1', port: 5699, pathname: '/clock', observe: true })
+  const req = coap.request({ hostname: '127.0.0.1', port: PORT, pathname: '/clock', observe: true })
   req.on('response', (stream) => {
     let ticks = 0
     stream.on('data', (tick: Buffer) => {

@@ -1,4 +1,4 @@
-// Load and abuse (issue 9): 10 000 DTLS sessions that connect, ask and leave, and a sustained
+// Load and abuse (issue 9; skipped under test:asan, whose memory and speed they would measure): 10 000 DTLS sessions that connect, ask and leave, and a sustained
 // flood of spoofed ClientHellos, against our server in its own process (helpers/fuzz-server.mjs)
 // with libcoap's default handshake limit and our default idle-session cap. Memory and file
 // descriptors are read from /proc after full collections; "flat" means growth within a bound
@@ -66,13 +66,13 @@ async function churn(url: string, count: number): Promise<Record<string, number>
 
 /**
  * Sends `datagram` once from each of `count` source addresses in 127.0.0.0/8 (numbered from
- * `first`; one socket each, closed after the send), FLOOD_RATE per second. Returns how many went out.
+ * `first`; one socket each, closed after the send), `rate` per second. Returns how many went out.
  */
-async function spoofed(datagram: Buffer, port: number, first: number, count: number): Promise<number> {
+async function spoofed(datagram: Buffer, port: number, first: number, count: number, rate = FLOOD_RATE): Promise<number> {
   let sent = 0
   const t0 = Date.now()
   for (let i = 0; i < count; i += FLOOD_BATCH) {
-    const ahead = (i / FLOOD_RATE) * 1000 - (Date.now() - t0)
+    const ahead = (i / rate) * 1000 - (Date.now() - t0)
     if (ahead > 0) await sleep(ahead)
     await Promise.all(Array.from({ length: Math.min(FLOOD_BATCH, count - i) }, (_, j) => {
       const k = first + i + j
@@ -95,7 +95,7 @@ async function spoofed(datagram: Buffer, port: number, first: number, count: num
 const HELLO = Buffer.from('16fefd000000000000000000360100002a000000000000002afefd' + '07'.repeat(32) + '0000000200a80100', 'hex')
 
 describe('load and abuse', () => {
-  it(`${CHURN} DTLS sessions connect, request and leave: all served, memory and fds flat, sessions freed`, async () => {
+  it(`${CHURN} DTLS sessions connect, request and leave: all served, RSS flat, fds flat, sessions freed`, async () => {
     server = await startServerProcess(['--default-max-handshakes'])
     const url = `coaps://${HOST}:${server.ports.dtls}/hello`
     const warm = await churn(url, 1000)
@@ -120,7 +120,7 @@ describe('load and abuse', () => {
     expect(after.rss - before.rss).toBeLessThan(8 * MiB)
   }, 180_000)
 
-  it(`a sustained flood of ${FLOOD_HELLOS} spoofed ClientHellos from distinct addresses: genuine clients still get in, state stays bounded`, async () => {
+  it(`a sustained flood of ${FLOOD_HELLOS} spoofed ClientHellos from distinct addresses: genuine clients still get in, state bounded, RSS flat`, async () => {
     server = await startServerProcess(['--default-max-handshakes'])
     const port = server.ports.dtls
     const url = `coaps://${HOST}:${port}/hello`
@@ -186,19 +186,21 @@ describe('load and abuse', () => {
     expect(after.rss - middle.rss).toBeLessThan(4 * MiB)
   }, 180_000)
 
-  it('plain UDP from over 20 000 source addresses: the default cap keeps 20 000 sessions, the server keeps serving', async () => {
+  it('plain UDP from over 20 000 source addresses: the default cap keeps 20 000 sessions, the server keeps serving, RSS flat beyond them', async () => {
     server = await startServerProcess()
     const port = server.ports.udp
     // A NON GET /hello (message ID 1, no token): each makes libcoap create a session for its source.
     const get = Buffer.from([0x50, 0x01, 0x00, 0x01, 0xb5, ...Buffer.from('hello')])
     const before = await collected(server)
     const started = Date.now()
-    // Waves of new sources until 22 000 were answered (some datagrams are dropped by the kernel
-    // while the server is busy: each new session walks the endpoint's sessions for the cap).
+    // Waves of new sources until 21 000 were answered: the last 1 000 made room for themselves.
+    // Past the cap the server takes new peers more slowly (each new session walks the endpoint's
+    // sessions to find the oldest idle one), so the waves slow down there; the kernel drops
+    // what the server cannot take.
     let sent = 0
     let st = await stats(server)
-    for (let wave = 0; wave < 12 && st.hello < 22_000; wave++) {
-      sent += await spoofed(get, port, sent, 5_000)
+    for (let wave = 0; wave < 16 && st.hello < 21_000; wave++) {
+      sent += await spoofed(get, port, sent, 5_000, st.hello < 15_000 ? FLOOD_RATE : 2_000)
       await sleep(300)
       st = await stats(server)
     }
@@ -208,9 +210,11 @@ describe('load and abuse', () => {
     const res = await probe.get(`coap://${HOST}:${port}/hello`).finally(() => probe.close())
     console.log(`UDP sources: ${sent} GETs from distinct addresses in ${seconds.toFixed(1)} s; answered ${st.hello}; live UDP sessions ${after.live.udp}; ` +
       `server RSS ${mib(before.rss)} → ${mib(after.rss)} (${mib(after.rss - before.rss)})`)
-    expect(st.hello).toBeGreaterThanOrEqual(22_000)
+    expect(st.hello).toBeGreaterThanOrEqual(21_000)
     expect(after.live.udp).toBeLessThanOrEqual(20_000)
     expect(after.live.udp).toBeGreaterThanOrEqual(19_000)
     expect(res.code).toBe('2.05')
+    // ≈ 2 KiB per UDP session (with its last response kept for duplicates): bounded by the cap.
+    expect(after.rss - before.rss).toBeLessThan(80 * MiB)
   }, 180_000)
 })
