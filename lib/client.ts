@@ -21,10 +21,36 @@ import { CoapResponse } from './response'
 import { parseUri, type CoapUri } from './uri'
 import { show } from './show'
 
-/** A request body. */
+/**
+ * A request body.
+ * @example
+ * ```ts
+ * import { CoapClient, type RequestBody } from 'libcoap'
+ *
+ * const client = new CoapClient()
+ * const body: RequestBody = new Uint8Array([0xa1, 0x01, 0x02]) // CBOR {1: 2}
+ * await client.post('coap://[::1]/cbor', body, { contentFormat: 'application/cbor' })
+ * ```
+ */
 export type RequestBody = string | Buffer | Uint8Array
 
-/** Per-request settings. */
+/**
+ * Per-request settings.
+ * @example
+ * ```ts
+ * import { CoapClient, type RequestOptions } from 'libcoap'
+ *
+ * const client = new CoapClient()
+ * const options: RequestOptions = {
+ *   accept: 'application/json',
+ *   query: { unit: 'C' },
+ *   signal: AbortSignal.timeout(10_000),
+ *   onProgress: ({ direction, bytes, total }) => console.log(direction, bytes, total),
+ * }
+ * const res = await client.get('coap://[::1]/temperature', options)
+ * console.log(res.json())
+ * ```
+ */
 export interface RequestOptions {
   /** CON (default `true`, retransmitted by libcoap) or NON. */
   confirmable?: boolean
@@ -44,14 +70,45 @@ export interface RequestOptions {
   onProgress?: (progress: TransferProgress) => void
 }
 
-/** Everything {@link CoapClient.request} takes. */
+/**
+ * Everything {@link CoapClient.request} takes.
+ * @example
+ * ```ts
+ * import { CoapClient } from 'libcoap'
+ *
+ * const client = new CoapClient()
+ * const res = await client.request({
+ *   url: 'coap://[::1]/sensors',
+ *   method: 'POST',
+ *   payload: JSON.stringify({ name: 'kitchen' }),
+ *   contentFormat: 'application/json',
+ *   confirmable: false,
+ * })
+ * console.log(res.code) // e.g. '2.01'
+ * ```
+ */
 export interface RequestInit extends RequestOptions {
   url: string | URL
   method?: MethodName
   payload?: RequestBody
 }
 
-/** Settings of a {@link CoapClient}. */
+/**
+ * Settings of a {@link CoapClient}.
+ * @example
+ * ```ts
+ * import { CoapClient, type ClientOptions } from 'libcoap'
+ *
+ * const options: ClientOptions = {
+ *   timeout: 10_000,
+ *   blockSize: 512,
+ *   parameters: { ackTimeout: 1, maxRetransmit: 2 },
+ *   psk: { identity: 'device-17', key: 'secret-key' }, // for coaps:// URLs
+ * }
+ * await using client = new CoapClient(options)
+ * console.log((await client.get('coaps://[::1]/status')).text())
+ * ```
+ */
 export interface ClientOptions {
   /** Default per-request timeout in ms (default 30 000; 0 = libcoap's own limits). */
   timeout?: number
@@ -138,11 +195,14 @@ function usable(s: Session): boolean {
  * A CoAP client. One libcoap session per origin is opened on first use and reused. An idle client
  * never keeps Node alive; `close()` (or `await using`) fails pending requests with
  * `ERR_COAP_CLOSED` and frees everything.
- *
+ * @example
  * ```ts
- * await using client = new CoapClient()
+ * import { CoapClient } from 'libcoap'
+ *
+ * await using client = new CoapClient({ timeout: 5000 })
  * const res = await client.get('coap://[::1]/alarm')
  * console.log(res.code, res.text())
+ * await client.put('coap://[::1]/alarm', 'ON')
  * ```
  */
 export class CoapClient {
@@ -315,6 +375,7 @@ export class CoapClient {
     const { uri, optionList, body, signal } = this.#prepare({ ...rest, url, method, payload })
     if (uri.proto !== 'udp') throw new RangeError(`multicast needs a coap:// URL, got '${uri.scheme}//'`)
     if (!isMulticast(uri.host)) throw new RangeError(`multicast needs a group address (224.0.0.0/4 or ff00::/8) in the URL, got '${uri.host}'`)
+    if (ifname !== undefined && isIP(uri.host) === 4) throw new RangeError(`interface applies to IPv6 groups (ff02::fd%eth0); an IPv4 group's interface is chosen by the routing table, got interface '${ifname}' for ${uri.host}`)
     const timeout = checkTimeout(wait, 'timeout') ?? 6000
     if (this.context.closed) throw new CoapClosedError('client is closed')
     const host = ifname === undefined ? uri.host : `${uri.host}%${ifname}`

@@ -242,6 +242,9 @@ describe('CoapClient requests', () => {
     ['signal "abort"', (c) => c.get(url(), { signal: 'abort' as never }), T(/^signal must be an AbortSignal/)],
     ['signal look-alike', (c) => c.get(url(), { signal: { aborted: false, addEventListener() {} } as never }), T(/^signal must be an AbortSignal/)],
     ['signal AbortController', (c) => c.get(url(), { signal: new AbortController() as never }), T(/^signal must be an AbortSignal/)],
+    // multicast (an async generator: the error comes with the first next())
+    ['multicast to a unicast address', (c) => c.multicast(url()).next(), R(/^multicast needs a group address/)],
+    ['multicast IPv4 group with an interface', (c) => c.multicast('coap://224.0.1.187/x', { interface: 'lo' }).next(), R(/^interface applies to IPv6 groups/)],
   ]
 
   it.each(rows)('%s', async (_name, call, exp) => {
