@@ -4,13 +4,31 @@
  * @module
  */
 
-/** CoAP message types (RFC 7252 §3), as libcoap's `COAP_MESSAGE_*`. */
+/**
+ * CoAP message types (RFC 7252 §3), as libcoap's `COAP_MESSAGE_*`.
+ * @example
+ * ```ts
+ * import { MessageType, type MessageTypeName } from 'libcoap'
+ *
+ * const name: MessageTypeName = 'NON'
+ * console.log(MessageType[name]) // 1
+ * ```
+ */
 export const MessageType = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const
 /** Name of a message type. */
 export type MessageTypeName = keyof typeof MessageType
 const typeNames: MessageTypeName[] = ['CON', 'NON', 'ACK', 'RST']
 
-/** Request methods (RFC 7252, 8132), as libcoap's `COAP_REQUEST_CODE_*`. */
+/**
+ * Request methods (RFC 7252, 8132), as libcoap's `COAP_REQUEST_CODE_*`.
+ * @example
+ * ```ts
+ * import { Method, type MethodName } from 'libcoap'
+ *
+ * const name: MethodName = 'IPATCH'
+ * console.log(Method.GET, Method[name]) // 1 7
+ * ```
+ */
 export const Method = { GET: 1, POST: 2, PUT: 3, DELETE: 4, FETCH: 5, PATCH: 6, IPATCH: 7 } as const
 /** Name of a request method. */
 export type MethodName = keyof typeof Method
@@ -29,7 +47,15 @@ export function methodName(code: number): MethodName | undefined {
   return methodNames[code - 1]
 }
 
-/** `69` → `'2.05'`. */
+/**
+ * `69` → `'2.05'`.
+ * @example
+ * ```ts
+ * import { codeToString } from 'libcoap'
+ *
+ * console.log(codeToString(69), codeToString(132)) // '2.05' '4.04'
+ * ```
+ */
 export function codeToString(code: number): CodeString {
   if (typeof code !== 'number') throw new TypeError(`code must be a number, got ${typeof code}`)
   if (!Number.isInteger(code) || code < 0 || code > 255) throw new RangeError(`code must be a wire code 0-255, got ${code}`)
@@ -40,6 +66,12 @@ export function codeToString(code: number): CodeString {
 /**
  * `'2.05'`, `205` or `69`-as-wire-number → wire number. Numbers from 100 to 599 are read as the
  * dotted form without its dot (`404` → 4.04); smaller numbers are taken as wire codes.
+ * @example
+ * ```ts
+ * import { parseCode } from 'libcoap'
+ *
+ * console.log(parseCode('4.04'), parseCode(404), parseCode(132)) // 132 132 132
+ * ```
  */
 export function parseCode(code: string | number, name = 'code'): number {
   if (typeof code === 'number') {

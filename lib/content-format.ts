@@ -3,7 +3,15 @@
  * @module
  */
 
-/** Well-known Content-Format numbers by media type. */
+/**
+ * Well-known Content-Format numbers by media type.
+ * @example
+ * ```ts
+ * import { ContentFormat } from 'libcoap'
+ *
+ * console.log(ContentFormat['application/cbor']) // 60
+ * ```
+ */
 export const ContentFormat = {
   'text/plain': 0,
   'application/cose; cose-type="cose-encrypt0"': 16,
@@ -28,7 +36,15 @@ export type ContentFormatLike = keyof typeof ContentFormat | (string & {}) | num
 
 const byNumber = new Map<number, string>(Object.entries(ContentFormat).map(([k, v]) => [v, k]))
 
-/** Content-Format number for a media type name or number; throws on unknown names. */
+/**
+ * Content-Format number for a media type name or number; throws on unknown names.
+ * @example
+ * ```ts
+ * import { parseContentFormat } from 'libcoap'
+ *
+ * console.log(parseContentFormat('application/json'), parseContentFormat(11542)) // 50 11542
+ * ```
+ */
 export function parseContentFormat(value: ContentFormatLike, name = 'contentFormat'): number {
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0 || value > 65535) throw new RangeError(`${name} must be an integer 0-65535, got ${value}`)
@@ -41,7 +57,15 @@ export function parseContentFormat(value: ContentFormatLike, name = 'contentForm
   return n
 }
 
-/** Media type of a Content-Format number, or `undefined` when it is not in the table. */
+/**
+ * Media type of a Content-Format number, or `undefined` when it is not in the table.
+ * @example
+ * ```ts
+ * import { contentFormatName } from 'libcoap'
+ *
+ * console.log(contentFormatName(50), contentFormatName(11542)) // 'application/json' undefined
+ * ```
+ */
 export function contentFormatName(value: number): string | undefined {
   return byNumber.get(value)
 }

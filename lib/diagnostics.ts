@@ -49,6 +49,19 @@ export interface SessionMessage { session: Session; error?: CoapError }
  * - `libcoap:session:create`, `libcoap:session:close` — client sessions opened and released,
  *   server sessions libcoap created and freed (↔ `COAP_EVENT_SERVER_SESSION_NEW`/`_DEL`);
  * - `libcoap:session:handshake` — a DTLS or TLS handshake ended, with `error` when it failed.
+ * @example
+ * ```ts
+ * import { channels, type RequestCreateMessage, type RequestResponseMessage } from 'libcoap'
+ *
+ * const started = new WeakMap<object, number>()
+ * channels.requestCreate.subscribe((message) => {
+ *   started.set((message as RequestCreateMessage).request, performance.now())
+ * })
+ * channels.requestResponse.subscribe((message) => {
+ *   const { request, response } = message as RequestResponseMessage
+ *   console.log(request.method, request.url, response.code, performance.now() - (started.get(request) ?? 0), 'ms')
+ * })
+ * ```
  */
 export const channels = {
   requestCreate: diagnosticsChannel.channel('libcoap:request:create'),

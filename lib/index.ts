@@ -2,7 +2,7 @@
  * libcoap for Node.js: CoAP client and server over libcoap.
  *
  * High level: {@link CoapClient}, {@link CoapServer}. libcoap's own model: `libcoap/core`.
- * @module
+ * @module libcoap
  */
 import { native } from './native'
 
@@ -39,6 +39,13 @@ export type { LogHandler, LogLevelName } from './log'
 /**
  * Versions actually running: libcoap, the DTLS backend it was built with, and the TLS library
  * found at run time (for OpenSSL, the copy inside Node).
+ * @example
+ * ```ts
+ * import { versions } from 'libcoap'
+ *
+ * const v = versions()
+ * console.log(v.libcoap, v.dtlsBackend, v.tlsLibrary) // e.g. 'libcoap 4.3.5' 'openssl' 'OpenSSL 3.0.15'
+ * ```
  */
 export function versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: string; tlsLibraryVersion?: number } {
   const v = native.versions()
@@ -53,6 +60,14 @@ export function versions(): { libcoap: string; dtlsBackend: string; tlsLibrary: 
 /**
  * What this build supports (libcoap's `coap_*_is_supported()`). `oscore` is `false`: OSCORE is
  * not exposed yet and is compiled out (SECURITY.md).
+ * @example
+ * ```ts
+ * import { capabilities } from 'libcoap'
+ *
+ * const { dtls, tcp, ws } = capabilities()
+ * if (!dtls) console.log('this build cannot serve coaps://')
+ * console.log({ tcp, ws })
+ * ```
  */
 export function capabilities(): { dtls: boolean; psk: boolean; pki: boolean; rpk: boolean; cid: boolean; tcp: boolean; tls: boolean; ws: boolean; wss: boolean; oscore: boolean } {
   return native.capabilities()

@@ -4,7 +4,17 @@
  */
 import { CoapBadResponseError } from './errors'
 
-/** One link: its target and attributes (`rt`, `if`, `ct`, `sz`, `obs`, `title`, …). */
+/**
+ * One link: its target and attributes (`rt`, `if`, `ct`, `sz`, `obs`, `title`, …).
+ * @example
+ * ```ts
+ * import { CoapClient, type Link } from 'libcoap'
+ *
+ * const client = new CoapClient()
+ * const links: Link[] = await client.discover('coap://[::1]/?rt=temperature-c')
+ * for (const link of links) if (link.obs === true) console.log('observable:', link.href, link.title)
+ * ```
+ */
 export interface Link {
   /** The link target, e.g. `'/sensors/temp'`. */
   href: string
@@ -18,6 +28,14 @@ const NUMERIC = new Set(['sz'])
  * Parses `application/link-format` text: `</a>;rt="x";obs,</b>;ct=0`. Quoted values keep their
  * text (escapes removed); `sz` is a number; `ct` stays a string (it may list several formats).
  * Malformed text throws a `CoapBadResponseError` (`ERR_COAP_BAD_RESPONSE`) naming the offset.
+ * @example
+ * ```ts
+ * import { parseLinkFormat } from 'libcoap'
+ *
+ * const links = parseLinkFormat('</temp>;rt="temperature-c";obs,</led>;ct=0;sz=1')
+ * console.log(links)
+ * // [{ href: '/temp', rt: 'temperature-c', obs: true }, { href: '/led', ct: '0', sz: 1 }]
+ * ```
  */
 export function parseLinkFormat(text: string): Link[] {
   if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${typeof text}`)

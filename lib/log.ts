@@ -9,15 +9,29 @@ export type LogLevelName = 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice
 
 const LEVELS: readonly LogLevelName[] = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug']
 
-/** A log hook: one call per line, in libcoap's order. */
+/**
+ * A log hook: one call per line, in libcoap's order.
+ * @example
+ * ```ts
+ * import { onLog, type LogHandler } from 'libcoap'
+ *
+ * const lines: string[] = []
+ * const keep: LogHandler = (level, message) => {
+ *   if (level === 'err' || level === 'warn') lines.push(message)
+ * }
+ * onLog(keep)
+ * ```
+ */
 export type LogHandler = (level: LogLevelName, message: string) => void
 
 /**
  * Sets libcoap's log level (↔ `coap_set_log_level`): lines at this level or more severe are
  * written to stderr, or given to the {@link onLog} hook. Default: `'err'`. The
  * `LIBCOAP_LOG_LEVEL` environment variable sets it at load time.
- *
+ * @example
  * ```ts
+ * import { setLogLevel } from 'libcoap'
+ *
  * setLogLevel('debug') // every packet libcoap sends and receives
  * ```
  */
@@ -52,10 +66,14 @@ function deliver(batch: Array<number | string>, dropped: number): void {
  * moment after it was written. Up to 10 000 lines wait for delivery; beyond that they are
  * dropped and counted in a `'warn'` line. The hook does not keep Node alive. Per thread: a
  * worker sets its own.
- *
+ * @example
  * ```ts
+ * import { onLog, setLogLevel } from 'libcoap'
+ *
  * setLogLevel('info')
- * onLog((level, message) => logger[level === 'err' ? 'error' : 'info']({ libcoap: true }, message))
+ * onLog((level, message) => console.error(`[libcoap ${level}] ${message}`))
+ * // later: back to stderr
+ * onLog(null)
  * ```
  */
 export function onLog(handler: LogHandler | null): void {

@@ -7,7 +7,15 @@
 /** How an option's value is encoded (RFC 7252 §3.2). */
 export type OptionFormat = 'empty' | 'opaque' | 'uint' | 'string'
 
-/** Options known by name (RFC 7252, 7641, 7959, 7967, 8613, 8768, 9175). */
+/**
+ * Options known by name (RFC 7252, 7641, 7959, 7967, 8613, 8768, 9175).
+ * @example
+ * ```ts
+ * import { OptionNumber } from 'libcoap'
+ *
+ * console.log(OptionNumber['Max-Age'], OptionNumber['Uri-Path']) // 14 11
+ * ```
+ */
 export const OptionNumber = {
   'If-Match': 1,
   'Uri-Host': 3,
@@ -75,7 +83,15 @@ export function optionNumber(key: string | number, name = 'option'): number {
   return n
 }
 
-/** Registered name of an option number (the number as a string when unregistered). */
+/**
+ * Registered name of an option number (the number as a string when unregistered).
+ * @example
+ * ```ts
+ * import { optionName } from 'libcoap'
+ *
+ * console.log(optionName(14), optionName(2048)) // 'Max-Age' '2048'
+ * ```
+ */
 export function optionName(number: number): string {
   if (typeof number !== 'number') throw new TypeError(`number must be a number, got ${typeof number}`)
   return names.get(number) ?? String(number)

@@ -6,7 +6,20 @@ import { codeToString, type CodeString, type MessageTypeName } from './codes'
 import type { Pdu } from './core/pdu'
 import type { CoapOption, OptionName } from './options'
 
-/** A response. Like `fetch`, 4.xx and 5.xx responses resolve; check {@link CoapResponse.ok}. */
+/**
+ * A response. Like `fetch`, 4.xx and 5.xx responses resolve; check {@link CoapResponse.ok}.
+ * @example
+ * ```ts
+ * import { CoapClient, ContentFormat } from 'libcoap'
+ *
+ * const client = new CoapClient()
+ * const res = await client.get('coap://[::1]/temperature', { accept: 'application/json' })
+ * if (!res.ok) throw new Error(`temperature: ${res.code}`)
+ * if (res.contentFormat === ContentFormat['application/json']) console.log(res.json())
+ * console.log(res.type, res.option('Max-Age'))
+ * await client.close()
+ * ```
+ */
 export class CoapResponse {
   /** Code in dotted form, e.g. `'2.05'`. */
   readonly code: CodeString

@@ -11,7 +11,22 @@ export type Secret = string | Buffer | Uint8Array
 /** PEM data: a path to a PEM file, PEM text (starting with `-----BEGIN`), or PEM bytes. */
 export type Pem = string | Buffer | Uint8Array
 
-/** Client PSK credentials (↔ `coap_dtls_cpsk_t`). */
+/**
+ * Client PSK credentials (↔ `coap_dtls_cpsk_t`).
+ * @example
+ * ```ts
+ * import { CoapClient } from 'libcoap'
+ *
+ * const client = new CoapClient({
+ *   psk: {
+ *     identity: 'device-17',
+ *     key: Buffer.from('6d9bd1ce38a3e0f1c5d6a1e9', 'hex'),
+ *     onHint: (hint) => (hint === 'legacy' ? { identity: 'old-17', key: 'old-secret' } : undefined),
+ *   },
+ * })
+ * await client.get('coaps://[::1]/status')
+ * ```
+ */
 export interface ClientPsk {
   identity: Secret
   key: Secret
@@ -24,7 +39,23 @@ export interface ClientPsk {
   onHint?: (hint: string) => { identity: Secret; key: Secret } | undefined
 }
 
-/** Client certificate settings (↔ `coap_dtls_pki_t`). */
+/**
+ * Client certificate settings (↔ `coap_dtls_pki_t`).
+ * @example
+ * ```ts
+ * import { CoapClient } from 'libcoap'
+ *
+ * const client = new CoapClient({
+ *   pki: {
+ *     ca: '/etc/coap/ca.pem', // a path, PEM text or PEM bytes
+ *     cert: '/etc/coap/client.pem',
+ *     key: '/etc/coap/client.key',
+ *     sni: 'sensors.example.com',
+ *   },
+ * })
+ * await client.get('coaps://192.0.2.10/status')
+ * ```
+ */
 export interface ClientPki {
   /** CA that must have signed the server's certificate (default: the system's trusted CAs in `/etc/ssl/certs`). */
   ca?: Pem
@@ -49,7 +80,20 @@ export interface PskSniEntry {
   key: Secret
 }
 
-/** Server PSK settings (↔ `coap_context_set_psk2`). */
+/**
+ * Server PSK settings (↔ `coap_context_set_psk2`).
+ * @example
+ * ```ts
+ * import { CoapServer } from 'libcoap'
+ *
+ * const server = new CoapServer({
+ *   listen: 'coaps://[::]:5684',
+ *   psk: { hint: 'gateway', keys: { 'device-17': 'secret-17', 'device-18': 'secret-18' } },
+ * })
+ * server.on('session', (session) => console.log('authenticated as', session.pskIdentity))
+ * await server.listen()
+ * ```
+ */
 export interface ServerPsk {
   /** Identity hint sent to clients. */
   hint?: Secret
@@ -67,7 +111,24 @@ export interface PkiSniEntry {
   key: Pem
 }
 
-/** Server certificate settings (↔ `coap_context_set_pki`). */
+/**
+ * Server certificate settings (↔ `coap_context_set_pki`).
+ * @example
+ * ```ts
+ * import { CoapServer } from 'libcoap'
+ *
+ * const server = new CoapServer({
+ *   listen: ['coaps://[::]:5684', 'coaps+tcp://[::]:5684'],
+ *   pki: {
+ *     cert: '/etc/coap/server.pem',
+ *     key: '/etc/coap/server.key',
+ *     ca: '/etc/coap/clients-ca.pem', // clients must present a certificate it signed
+ *     onCommonName: (cn, { depth }) => depth > 0 || cn.endsWith('.devices.example.com'),
+ *   },
+ * })
+ * await server.listen()
+ * ```
+ */
 export interface ServerPki {
   cert: Pem
   key: Pem

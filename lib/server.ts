@@ -17,7 +17,22 @@ import { conditional } from './conditional'
 import { checkServerPki, checkServerPsk, type ServerPki, type ServerPsk } from './security'
 import { parseUri, type CoapUri } from './uri'
 
-/** Settings of a {@link CoapServer}. */
+/**
+ * Settings of a {@link CoapServer}.
+ * @example
+ * ```ts
+ * import { CoapServer, type ServerOptions } from 'libcoap'
+ *
+ * const options: ServerOptions = {
+ *   listen: ['coap://[::]:5683', 'coap+tcp://[::]:5683'],
+ *   separateResponseAfter: 200,
+ *   maxBodySize: 1024 * 1024,
+ *   multicast: 'ff02::fd',
+ * }
+ * const server = new CoapServer(options)
+ * await server.listen()
+ * ```
+ */
 export interface ServerOptions {
   /** Listen URLs, e.g. `'coap://[::]:5683'` (port 0 picks a free one). Default `'coap://[::]:5683'`. */
   listen?: string | URL | Array<string | URL>
@@ -63,7 +78,17 @@ export interface ServerOptions {
   reusePort?: boolean
 }
 
-/** A multicast group to join, on a given interface or the system's default. */
+/**
+ * A multicast group to join, on a given interface or the system's default.
+ * @example
+ * ```ts
+ * import { CoapServer, type MulticastGroup } from 'libcoap'
+ *
+ * const group: MulticastGroup = { group: 'ff05::fd', interface: 'eth0' }
+ * const server = new CoapServer({ listen: 'coap://[::]:5683', multicast: [group, '224.0.1.187'] })
+ * await server.listen()
+ * ```
+ */
 export interface MulticastGroup {
   group: string
   interface?: string
@@ -92,6 +117,21 @@ function checkListenUri(u: string | URL): CoapUri {
  * conditional as RFC 7252 says once a handler returns an ETag option: a GET/FETCH carrying
  * that ETag gets 2.03 Valid without the body, and If-Match / If-None-Match are checked against
  * {@link ServerResource.etag} before the handler runs (4.12 Precondition Failed).
+ * @example
+ * ```ts
+ * import { CoapServer } from 'libcoap'
+ *
+ * const server = new CoapServer()
+ * let celsius = 21.5
+ * const temperature = server
+ *   .resource('/temperature', { rt: 'temperature-c', observable: true })
+ *   .get(() => ({ payload: JSON.stringify({ celsius }), contentFormat: 'application/json' }))
+ * setInterval(() => {
+ *   celsius += 0.1
+ *   temperature.notify() // every observer gets the GET handler's new answer
+ * }, 1000).unref()
+ * await server.listen()
+ * ```
  */
 export class ServerResource extends Resource {
   #etag: Buffer | undefined
@@ -182,11 +222,18 @@ function listenList(listen: ServerOptions['listen']): Array<string | URL> {
  * when a peer's session is ready (after the handshake for DTLS; `session.pskIdentity`,
  * `session.peerCommonName` tell who it is) and `'session-closed'` when libcoap frees it, and
  * `'observe'`/`'unobserve'` `(resource, session)` as observers come and go.
- *
+ * @example
  * ```ts
+ * import { CoapServer } from 'libcoap'
+ *
+ * let state = 'OFF'
  * const server = new CoapServer({ listen: 'coap://[::]:5683' })
- * server.resource('/alarm').get(() => state).put((req) => { state = req.text() })
- * await server.listen()
+ * server.resource('/alarm').get(() => state).put((req) => {
+ *   state = req.text()
+ * })
+ * server.on('error', (err, req) => console.error(req?.path, err))
+ * const [endpoint] = await server.listen()
+ * console.log(`listening on port ${endpoint.port}`)
  * ```
  */
 export class CoapServer extends EventEmitter<{

@@ -17,7 +17,17 @@ const schemes: Record<string, { proto: Proto; port: number }> = {
   'coaps+ws:': { proto: 'wss', port: 443 },
 }
 
-/** A parsed CoAP URI. */
+/**
+ * A parsed CoAP URI.
+ * @example
+ * ```ts
+ * import { parseUri, type CoapUri } from 'libcoap'
+ *
+ * const uri: CoapUri = parseUri('coaps+tcp://example.com/sensors/temp?unit=C')
+ * console.log(uri.proto, uri.port, uri.path, uri.query, uri.origin)
+ * // 'tls' 5684 ['sensors', 'temp'] ['unit=C'] 'coaps+tcp://example.com:5684'
+ * ```
+ */
 export interface CoapUri {
   /** e.g. `'coap:'` */
   readonly scheme: string
@@ -33,7 +43,16 @@ export interface CoapUri {
   readonly origin: string
 }
 
-/** Parses a `coap://`, `coaps://`, `coap+tcp://`, `coaps+tcp://`, `coap+ws://` or `coaps+ws://` URL. */
+/**
+ * Parses a `coap://`, `coaps://`, `coap+tcp://`, `coaps+tcp://`, `coap+ws://` or `coaps+ws://` URL.
+ * @example
+ * ```ts
+ * import { parseUri } from 'libcoap'
+ *
+ * const { host, port, path } = parseUri('coap://[fe80::1]/a/b%20c')
+ * console.log(host, port, path) // 'fe80::1' 5683 ['a', 'b c']
+ * ```
+ */
 export function parseUri(input: string | URL, name = 'url'): CoapUri {
   if (typeof input !== 'string' && !(input instanceof URL)) {
     throw new TypeError(`${name} must be a string or URL, got ${input === null ? 'null' : typeof input}`)

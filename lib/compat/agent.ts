@@ -10,7 +10,17 @@ import { OutgoingMessage, normalizeRequest, type ClientSource, type CoapRequestP
 import { OptionSet } from './options'
 import { transmission } from './timing'
 
-/** What `new Agent()` takes (node-coap's `AgentOptions`). */
+/**
+ * What `new Agent()` takes (node-coap's `AgentOptions`).
+ * @example
+ * ```ts
+ * import { Agent, type AgentOptions } from 'libcoap/compat'
+ *
+ * const options: AgentOptions = { type: 'udp6' }
+ * const agent = new Agent(options)
+ * agent.request({ hostname: '::1', pathname: '/ping' }).end()
+ * ```
+ */
 export interface AgentOptions {
   /** `'udp4'` or `'udp6'`: accepted for compatibility; libcoap opens a session of the right family per origin. */
   type?: 'udp4' | 'udp6'
@@ -31,6 +41,18 @@ interface Entry {
  *
  * Differs from node-coap: the `socket` and `port` options are not supported (libcoap owns the
  * sockets; a `RangeError`), and exchanges are matched by libcoap, not by the agent.
+ * @example
+ * ```ts
+ * import { Agent, request } from 'libcoap/compat'
+ *
+ * const agent = new Agent()
+ * const req = request({ hostname: 'localhost', pathname: '/temperature', agent })
+ * req.on('response', (res) => {
+ *   console.log(res.code, res.payload.toString())
+ *   agent.close()
+ * })
+ * req.end()
+ * ```
  */
 export class Agent extends EventEmitter {
   readonly #entries = new Map<string, Entry>()
@@ -117,18 +139,55 @@ export class Agent extends EventEmitter {
   }
 }
 
-/** The agent requests use by default (node-coap `globalAgent`). */
+/**
+ * The agent requests use by default (node-coap `globalAgent`).
+ * @example
+ * ```ts
+ * import { globalAgent } from 'libcoap/compat'
+ *
+ * const req = globalAgent.request('coap://localhost/temperature') // same as request(url)
+ * req.on('response', (res) => console.log(res.payload.toString()))
+ * req.end()
+ * ```
+ */
 export let globalAgent = new Agent({ type: 'udp4' })
-/** The default agent for IPv6 hosts (node-coap `globalAgentIPv6`). */
+/**
+ * The default agent for IPv6 hosts (node-coap `globalAgentIPv6`).
+ * @example
+ * ```ts
+ * import { Agent, globalAgentIPv6, request } from 'libcoap/compat'
+ *
+ * const req = request({ hostname: '::1', pathname: '/temperature' }) // IPv6 host: globalAgentIPv6
+ * req.on('response', (res) => console.log(res.payload.toString()))
+ * req.end()
+ * console.log(globalAgentIPv6 instanceof Agent) // true
+ * ```
+ */
 export let globalAgentIPv6 = new Agent({ type: 'udp6' })
 
-/** Replaces {@link globalAgent} (node-coap `setGlobalAgent`). */
+/**
+ * Replaces {@link globalAgent} (node-coap `setGlobalAgent`).
+ * @example
+ * ```ts
+ * import { Agent, setGlobalAgent } from 'libcoap/compat'
+ *
+ * setGlobalAgent(new Agent({ type: 'udp4' }))
+ * ```
+ */
 export function setGlobalAgent(agent: Agent): void {
   if (!(agent instanceof Agent)) throw new TypeError('agent must be an Agent')
   globalAgent = agent
 }
 
-/** Replaces {@link globalAgentIPv6} (node-coap `setGlobalAgentV6`). */
+/**
+ * Replaces {@link globalAgentIPv6} (node-coap `setGlobalAgentV6`).
+ * @example
+ * ```ts
+ * import { Agent, setGlobalAgentV6 } from 'libcoap/compat'
+ *
+ * setGlobalAgentV6(new Agent({ type: 'udp6' }))
+ * ```
+ */
 export function setGlobalAgentV6(agent: Agent): void {
   if (!(agent instanceof Agent)) throw new TypeError('agent must be an Agent')
   globalAgentIPv6 = agent

@@ -9,7 +9,18 @@ import { Readable, type ReadableOptions } from 'node:stream'
 import type { CoapOption } from '../options'
 import { messageFields, type Option } from './options'
 
-/** The peer's address, in the shape of `dgram`'s `'message'` event `rinfo`. */
+/**
+ * The peer's address, in the shape of `dgram`'s `'message'` event `rinfo`.
+ * @example
+ * ```ts
+ * import { createServer, type RemoteInfo } from 'libcoap/compat'
+ *
+ * createServer((req, res) => {
+ *   const from: RemoteInfo = req.rsinfo
+ *   res.end(`${from.family} ${from.address}:${from.port}, ${from.size} bytes`)
+ * }).listen()
+ * ```
+ */
 export interface RemoteInfo {
   address: string
   family: 'IPv4' | 'IPv6'
@@ -41,6 +52,17 @@ export function compatMethod(method: string | undefined): string | null {
  * Block-wise bodies arrive whole (libcoap reassembles them). Differs from node-coap: option
  * values are read from what libcoap parsed (`Uri-Path`/`Uri-Query` of a response are not
  * listed), `outSocket` is not provided, and `rsinfo.size` is the payload size.
+ * @example
+ * ```ts
+ * import { createServer, type IncomingMessage } from 'libcoap/compat'
+ *
+ * createServer((req: IncomingMessage, res) => {
+ *   console.log(req.method, req.url, req.headers['Content-Format'], req.rsinfo.address)
+ *   let body = ''
+ *   req.on('data', (chunk: Buffer) => (body += chunk))
+ *   req.on('end', () => res.end(body.toUpperCase()))
+ * }).listen(5683)
+ * ```
  */
 export class IncomingMessage extends Readable {
   /** Code in dotted form: `'2.05'` for a response, `'0.01'` (GET) … for a request. */

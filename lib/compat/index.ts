@@ -2,7 +2,7 @@
  * `libcoap/compat`: the node-coap (`coap` on npm) API on top of libcoap, for porting apps by
  * changing one line: `require('coap')` → `require('libcoap/compat')`. What differs is listed in
  * the README ("Migrating from node-coap") and on each export.
- * @module
+ * @module libcoap/compat
  */
 import { isIP } from 'node:net'
 import { Agent, globalAgent, globalAgentIPv6 } from './agent'
@@ -31,6 +31,14 @@ export { CoapError, CoapTimeoutError, CoapConnectionError, CoapResetError, CoapC
  * proper) or an object of {@link CoapRequestParams}. Returns the {@link OutgoingMessage}: call
  * `end()` to send it. Argument mistakes throw `TypeError`/`RangeError` (an unusable URL a
  * `CoapInvalidUriError`) at once; transport failures arrive as `'timeout'`/`'error'` events.
+ * @example
+ * ```ts
+ * import { request } from 'libcoap/compat' // was: require('coap')
+ *
+ * const req = request('coap://localhost/hello')
+ * req.on('response', (res) => res.pipe(process.stdout))
+ * req.end()
+ * ```
  */
 export function request(params: string | URL | CoapRequestParams): OutgoingMessage {
   let agent: Agent
@@ -55,6 +63,13 @@ function isIPv6Target(host: unknown): boolean {
 /**
  * Creates a server (node-coap `createServer`); `listener` is added to `'request'`. Call
  * `listen()` to start it. See {@link CoapServerOptions} for the `paths` it answers.
+ * @example
+ * ```ts
+ * import { createServer } from 'libcoap/compat'
+ *
+ * const server = createServer({ paths: ['/Matteo'] }, (req, res) => res.end('Hello ' + req.url.split('/')[1]))
+ * server.listen(() => console.log('listening on', server.address()?.port))
+ * ```
  */
 export function createServer(options?: CoapServerOptions | RequestListener, listener?: RequestListener): Server {
   if (typeof options === 'function') return new Server({}, options)

@@ -12,6 +12,18 @@ import { IncomingMessage, type MessageInit } from './incoming-message'
  * Differs from node-coap: {@link ObserveReadStream.close} always deregisters at once (node-coap
  * waits for the next notification unless told `eagerDeregister`), and the stream ends (`'end'`)
  * when the server ends the observation.
+ * @example
+ * ```ts
+ * import { request, type ObserveReadStream } from 'libcoap/compat'
+ *
+ * const req = request({ hostname: 'localhost', pathname: '/temperature', observe: true })
+ * req.on('response', (stream: ObserveReadStream) => {
+ *   stream.on('data', (payload: Buffer) => console.log(stream.code, payload.toString()))
+ *   stream.on('end', () => console.log('the server ended the observation'))
+ *   setTimeout(() => stream.close(), 60_000) // deregisters
+ * })
+ * req.end()
+ * ```
  */
 export class ObserveReadStream extends IncomingMessage {
   #deregister: () => void

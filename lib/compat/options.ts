@@ -7,7 +7,18 @@
 import { contentFormatName, parseContentFormat } from '../content-format'
 import { encodeOptionValue, optionName, optionNumber, type CoapOption, type OptionValue as CoreOptionValue } from '../options'
 
-/** An option value as node-coap takes it: one value, several (repeated option), or `null` to remove it. */
+/**
+ * An option value as node-coap takes it: one value, several (repeated option), or `null` to remove it.
+ * @example
+ * ```ts
+ * import { request, type OptionValue } from 'libcoap/compat'
+ *
+ * const etags: OptionValue = [Buffer.from('a1', 'hex'), Buffer.from('b2', 'hex')] // a repeated option
+ * const req = request({ hostname: 'localhost', pathname: '/doc' })
+ * req.setOption('ETag', etags)
+ * req.end()
+ * ```
+ */
 export type OptionValue = null | string | number | Buffer | Buffer[]
 
 /** One option of a message, as node-coap lists them in `message.options`. */
@@ -41,6 +52,13 @@ export function resolveName(name: unknown): { name: string; number: number } | u
  * number given to `setOption()` into bytes, `fromBinary` turns received bytes into the value
  * shown in `options` and `headers`. `name` is a known option name or a number as a string (e.g.
  * `'2048'`); node-coap also accepts names it does not know, which libcoap cannot send (RangeError).
+ * @example
+ * ```ts
+ * import { registerOption, request } from 'libcoap/compat'
+ *
+ * registerOption('2048', (value) => Buffer.from(String(value)), (bytes) => bytes.toString('utf8'))
+ * request({ hostname: 'localhost', pathname: '/tagged', options: { '2048': 'tag-1' } }).end()
+ * ```
  */
 export function registerOption(name: string, toBinary: (value: string | number) => Buffer, fromBinary: (value: Buffer) => unknown): void {
   if (typeof toBinary !== 'function') throw new TypeError(`toBinary must be a function, got ${typeof toBinary}`)
@@ -51,13 +69,35 @@ export function registerOption(name: string, toBinary: (value: string | number) 
   fromBinaryFns.set(resolved.name, fromBinary)
 }
 
-/** Makes `setOption(name, …)` a no-op for `name` (node-coap `ignoreOption`), e.g. HTTP headers. */
+/**
+ * Makes `setOption(name, …)` a no-op for `name` (node-coap `ignoreOption`), e.g. HTTP headers.
+ * @example
+ * ```ts
+ * import { ignoreOption, request } from 'libcoap/compat'
+ *
+ * ignoreOption('X-Request-Id') // headers copied over from HTTP are dropped instead of rejected
+ * const req = request({ hostname: 'localhost', pathname: '/' })
+ * req.setOption('X-Request-Id', 'abc-123')
+ * req.end()
+ * ```
+ */
 export function ignoreOption(name: string): void {
   if (typeof name !== 'string') throw new TypeError(`name must be a string, got ${typeof name}`)
   ignored.add(name.trim().toLowerCase())
 }
 
-/** Registers a Content-Format (node-coap `registerFormat`): media type `name` ↔ number `value`. */
+/**
+ * Registers a Content-Format (node-coap `registerFormat`): media type `name` ↔ number `value`.
+ * @example
+ * ```ts
+ * import { registerFormat, request } from 'libcoap/compat'
+ *
+ * registerFormat('application/vnd.example+json', 65000)
+ * const req = request({ hostname: 'localhost', pathname: '/data', method: 'POST' })
+ * req.setOption('Content-Format', 'application/vnd.example+json')
+ * req.end('{"x":1}')
+ * ```
+ */
 export function registerFormat(name: string, value: number): void {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a non-empty media type string')
   if (typeof value !== 'number') throw new TypeError(`value must be a number, got ${typeof value}`)

@@ -17,7 +17,25 @@ import { ObserveReadStream } from './observe-stream'
 import { OptionSet, type OptionValue } from './options'
 import { parameters } from './timing'
 
-/** What `request()` takes besides a URL string (node-coap's `CoapRequestParams`, plus `timeout`). */
+/**
+ * What `request()` takes besides a URL string (node-coap's `CoapRequestParams`, plus `timeout`).
+ * @example
+ * ```ts
+ * import { request, type CoapRequestParams } from 'libcoap/compat'
+ *
+ * const params: CoapRequestParams = {
+ *   hostname: 'localhost',
+ *   port: 5683,
+ *   pathname: '/sensors',
+ *   query: 'kind=temperature',
+ *   method: 'POST',
+ *   confirmable: false,
+ *   options: { 'Content-Format': 'application/json' },
+ *   timeout: 5000,
+ * }
+ * request(params).end(JSON.stringify({ name: 'kitchen' }))
+ * ```
+ */
 export interface CoapRequestParams {
   /** Host name or IP address (default `'localhost'`); `hostname` wins when both are given. */
   host?: string
@@ -181,6 +199,17 @@ function remoteOf(s: string): { address: string; port: number } {
  * with no listener for either it is dropped — it never throws. Other failures nobody listens
  * for become a process warning, not an uncaught exception. `reset()` and `writeHead()` are not
  * provided on requests.
+ * @example
+ * ```ts
+ * import { request } from 'libcoap/compat'
+ *
+ * const req = request({ hostname: 'localhost', pathname: '/config', method: 'PUT' })
+ * req.setOption('Content-Format', 'application/json')
+ * req.on('response', (res) => console.log(res.code))
+ * req.on('timeout', (err: Error) => console.error(err.message))
+ * req.on('error', (err: Error) => console.error(err.message))
+ * req.end(JSON.stringify({ interval: 10 }))
+ * ```
  */
 export class OutgoingMessage extends Writable {
   /** Request code (e.g. `'0.01'` for GET). */

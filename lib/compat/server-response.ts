@@ -45,7 +45,7 @@ abstract class ResponseBase extends Writable {
     this.#code = checkCode(value)
   }
 
-  /** Same as {@link ResponseBase.code}. */
+  /** Same as `code`. */
   get statusCode(): string {
     return this.#code
   }
@@ -63,7 +63,7 @@ abstract class ResponseBase extends Writable {
     return this
   }
 
-  /** Alias of {@link ResponseBase.setOption}. */
+  /** Alias of `setOption`. */
   setHeader(name: string, value: OptionValue): this {
     return this.setOption(name, value)
   }
@@ -90,6 +90,17 @@ abstract class ResponseBase extends Writable {
  * in the ACK when it comes within `piggybackReplyMs`, else as a separate response, by libcoap).
  * Differs from node-coap: it is not an `OutgoingMessage` (`instanceof` fails), and `reset()` is
  * not provided (libcoap decides when to send RST).
+ * @example
+ * ```ts
+ * import { createServer } from 'libcoap/compat'
+ *
+ * createServer((req, res) => {
+ *   if (req.method !== 'GET') return void res.writeHead('4.05').end()
+ *   res.setOption('Content-Format', 'application/json')
+ *   res.setOption('Max-Age', 60)
+ *   res.end(JSON.stringify({ uptime: process.uptime() }))
+ * }).listen()
+ * ```
  */
 export class ServerResponse extends ResponseBase {
   readonly #chunks: Buffer[] = []
@@ -140,6 +151,17 @@ export class ServerResponse extends ResponseBase {
  * for one observer also re-sends the latest value to the other observers of that path; `end()`
  * stops your writes but leaves the client registered until it deregisters; `reset()` is not
  * provided.
+ * @example
+ * ```ts
+ * import { createServer, ObserveWriteStream } from 'libcoap/compat'
+ *
+ * createServer({ paths: ['/time'] }, (req, res) => {
+ *   if (!(res instanceof ObserveWriteStream)) return void res.end(new Date().toISOString())
+ *   res.write(new Date().toISOString()) // the answer to the registration
+ *   const timer = setInterval(() => res.write(new Date().toISOString()), 1000) // notifications
+ *   res.on('finish', () => clearInterval(timer)) // the observer is gone
+ * }).listen()
+ * ```
  */
 export class ObserveWriteStream extends ResponseBase {
   readonly #first: (result: HandlerResult) => void

@@ -17,7 +17,16 @@ import { registeredNumbers } from './options'
 import { ObserveWriteStream, ServerResponse } from './server-response'
 import { parameters, transmission } from './timing'
 
-/** What `createServer()` takes (node-coap's `CoapServerOptions`, plus `paths`). */
+/**
+ * What `createServer()` takes (node-coap's `CoapServerOptions`, plus `paths`).
+ * @example
+ * ```ts
+ * import { createServer, type CoapServerOptions } from 'libcoap/compat'
+ *
+ * const options: CoapServerOptions = { type: 'udp6', piggybackReplyMs: 100, paths: ['/', '/sensors', '/config'] }
+ * createServer(options, (req, res) => res.end(`you asked for ${req.url}`)).listen(5683)
+ * ```
+ */
 export interface CoapServerOptions {
   /** `'udp4'` (default: listens on 0.0.0.0) or `'udp6'` (listens on ::). */
   type?: 'udp4' | 'udp6'
@@ -45,7 +54,16 @@ export interface CoapServerOptions {
   paths?: string[]
 }
 
-/** The `'request'` listener's signature. */
+/**
+ * The `'request'` listener's signature.
+ * @example
+ * ```ts
+ * import { Server, type RequestListener } from 'libcoap/compat'
+ *
+ * const hello: RequestListener = (req, res) => res.end(`Hello ${req.url.slice(1)}`)
+ * new Server({ paths: ['/world'] }, hello).listen()
+ * ```
+ */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse | ObserveWriteStream) => void
 
 const METHODS = Object.keys(Method) as MethodName[]
@@ -57,6 +75,15 @@ const SERVER_KEYS = new Set(['type', 'proxy', 'multicastAddress', 'multicastInte
  * libcoap never reach it; retransmissions are answered by libcoap from its cache. A listener
  * that throws gets the request answered 5.00 and the error as `'error'` (a process warning when
  * nobody listens) — the process keeps running, unlike node-coap.
+ * @example
+ * ```ts
+ * import { Server } from 'libcoap/compat'
+ *
+ * const server = new Server({ type: 'udp6', paths: ['/', '/hello'] })
+ * server.on('request', (req, res) => res.end(`hello from ${req.url}`))
+ * server.on('error', (err) => console.error(err))
+ * server.listen(5683, '::', () => console.log('listening', server.address()))
+ * ```
  */
 export class Server extends EventEmitter {
   readonly #options: CoapServerOptions

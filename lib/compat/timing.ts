@@ -72,6 +72,14 @@ const IGNORED = new Set(['maxPayloadSize', 'maxMessageSize', 'sendAcksForNonConf
 /**
  * The parameters in force. Change them with {@link updateTiming}: assigning fields directly is
  * neither validated nor applied to the clients agents have open.
+ * @example
+ * ```ts
+ * import { parameters, updateTiming } from 'libcoap/compat'
+ *
+ * console.log(parameters.exchangeLifetime) // 247 (seconds, RFC 7252 defaults)
+ * updateTiming({ maxRetransmit: 2 })
+ * console.log(parameters.maxRetransmit, parameters.exchangeLifetime) // 2 211
+ * ```
  */
 export const parameters: Readonly<Parameters> = derive({ ...DEFAULTS })
 
@@ -99,6 +107,12 @@ function derive(p: Omit<Parameters, 'coapPort' | 'maxTransmitSpan' | 'maxTransmi
  * `RangeError` — notably `ackTimeout` below 1 s, which libcoap does not accept. node-coap's
  * `maxPayloadSize`, `maxMessageSize`, `sendAcksForNonConfirmablePackets` and `pruneTimerPeriod`
  * are accepted and ignored. Without an argument it is {@link defaultTiming}.
+ * @example
+ * ```ts
+ * import { updateTiming } from 'libcoap/compat'
+ *
+ * updateTiming({ ackTimeout: 1, ackRandomFactor: 1.2, maxRetransmit: 3, piggybackReplyMs: 100 })
+ * ```
  */
 export function updateTiming(values?: ParametersUpdate): void {
   if (values === undefined) return defaultTiming()
@@ -118,7 +132,17 @@ export function updateTiming(values?: ParametersUpdate): void {
   generation++
 }
 
-/** Restores the RFC 7252 defaults (node-coap `defaultTiming`). */
+/**
+ * Restores the RFC 7252 defaults (node-coap `defaultTiming`).
+ * @example
+ * ```ts
+ * import { defaultTiming, parameters, updateTiming } from 'libcoap/compat'
+ *
+ * updateTiming({ ackTimeout: 4 })
+ * defaultTiming()
+ * console.log(parameters.ackTimeout) // 2
+ * ```
+ */
 export function defaultTiming(): void {
   Object.assign(parameters, derive({ ...DEFAULTS }))
   generation++

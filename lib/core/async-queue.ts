@@ -6,6 +6,19 @@
 /**
  * An async iterator fed by `_push()`, ended by `_end()` or `_fail()`. `return()` (a `break` in
  * `for await`) calls the cancel function once and drops what is still queued.
+ * @example
+ * ```ts
+ * import { Context } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const session = ctx.newClientSession({ remote: { host: '224.0.1.187', port: 5683 } })
+ * const wellKnownCore: Array<[number, Buffer]> = [[11, Buffer.from('.well-known')], [11, Buffer.from('core')]]
+ * const answers = ctx.multicast(session, { method: 'GET', options: wellKnownCore }, { timeout: 3000 })
+ * for await (const { remote, pdu } of answers) console.log(remote, pdu.payload.toString())
+ * console.log(answers.done) // true
+ * session.release()
+ * ctx.close()
+ * ```
  */
 export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   #queue: T[] = []
@@ -49,6 +62,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     for (const w of this.#waiting.splice(0)) w.resolve({ value: undefined, done: true })
   }
 
+  /** The next value, waiting for one if none is queued; rejects once the producer failed. */
   next(): Promise<IteratorResult<T>> {
     if (this.#queue.length > 0) return Promise.resolve({ value: this.#queue.shift() as T, done: false })
     if (this.#failed) return Promise.reject(this.#error)
@@ -66,6 +80,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     return { value: undefined, done: true }
   }
 
+  /** The queue itself, so that `for await (const value of queue)` works. */
   [Symbol.asyncIterator](): this {
     return this
   }

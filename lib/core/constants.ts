@@ -26,7 +26,15 @@ export type SessionEventName =
   | 'bad-packet' | 'msg-retransmitted' | 'oscore-decryption-failure'
   | 'ws-connected' | 'ws-closed' | 'ws-packet-size' | 'keepalive-failure'
 
-/** `COAP_EVENT_*` numbers to names. */
+/**
+ * `COAP_EVENT_*` numbers to names.
+ * @example
+ * ```ts
+ * import { eventNames } from 'libcoap/core'
+ *
+ * console.log(eventNames.get(0x01de)) // 'dtls-connected' (COAP_EVENT_DTLS_CONNECTED)
+ * ```
+ */
 export const eventNames: ReadonlyMap<number, SessionEventName> = new Map([
   [0x0000, 'dtls-closed'], [0x01de, 'dtls-connected'], [0x01df, 'dtls-renegotiate'], [0x0200, 'dtls-error'],
   [0x1001, 'tcp-connected'], [0x1002, 'tcp-closed'], [0x1003, 'tcp-failed'],
@@ -38,7 +46,16 @@ export const eventNames: ReadonlyMap<number, SessionEventName> = new Map([
   [0x8001, 'keepalive-failure'],
 ] as [number, SessionEventName][])
 
-/** `COAP_NACK_*` reasons, in libcoap's order. */
+/**
+ * `COAP_NACK_*` reasons, in libcoap's order.
+ * @example
+ * ```ts
+ * import { nackReasons, type NackReason } from 'libcoap/core'
+ *
+ * const reason: NackReason = nackReasons[0]
+ * console.log(reason) // 'too-many-retries' (COAP_NACK_TOO_MANY_RETRIES)
+ * ```
+ */
 export const nackReasons = [
   'too-many-retries', 'not-deliverable', 'rst', 'tls-failed', 'icmp-issue',
   'bad-response', 'tls-layer-failed', 'ws-layer-failed', 'ws-failed',
@@ -46,5 +63,13 @@ export const nackReasons = [
 /** Name of a `COAP_NACK_*` reason. */
 export type NackReason = (typeof nackReasons)[number]
 
-/** libcoap's `COAP_LOG_*` levels. */
+/**
+ * libcoap's `COAP_LOG_*` levels.
+ * @example
+ * ```ts
+ * import { LogLevel } from 'libcoap/core'
+ *
+ * console.log(LogLevel.debug) // 7 (COAP_LOG_DEBUG)
+ * ```
+ */
 export const LogLevel = { emerg: 0, alert: 1, crit: 2, err: 3, warn: 4, notice: 5, info: 6, debug: 7, oscore: 8, dtls: 9 } as const

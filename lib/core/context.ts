@@ -74,6 +74,18 @@ const active = new Set<Context>()
  * `(resource, session)` when libcoap adds or removes an observer (deregistration, RST, or the
  * session going away). Without an `'error'` listener the error
  * becomes a process warning, never a crash.
+ * @example
+ * ```ts
+ * import { Context, Resource } from 'libcoap/core'
+ *
+ * await using ctx = new Context()
+ * ctx.addResource(new Resource('/hello').handle('GET', () => 'world'))
+ * const endpoint = ctx.addEndpoint({ proto: 'udp', host: '::1', port: 0 })
+ * const session = ctx.newClientSession({ remote: { host: '::1', port: endpoint.port } })
+ * const pdu = await ctx.send(session, { method: 'GET', options: [[11, Buffer.from('hello')]] })
+ * console.log(pdu.codeString, pdu.payload.toString()) // 2.05 world
+ * session.release()
+ * ```
  */
 export class Context extends EventEmitter<{
   event: [SessionEventName, Session]
@@ -595,7 +607,7 @@ export class Context extends EventEmitter<{
   /**
    * Sends a request on a client session and resolves with the response PDU (↔ `coap_send` and
    * the response handler). CON requests are retransmitted by libcoap; failures reject with a
-   * {@link CoapError}.
+   * {@link libcoap!CoapError}.
    */
   send(session: Session, init: SendInit, options: SendOptions = {}): Promise<Pdu> {
     try {

@@ -1,7 +1,7 @@
 /**
  * libcoap's own object model for people who know it from C: `Context`, `Session`, `Endpoint`,
  * `Resource`, `Pdu`, with libcoap's names.
- * @module
+ * @module libcoap/core
  */
 export { Context } from './context'
 export type { Address, ClientSessionOptions, Endpoint, EndpointOptions, MulticastResponse, SendInit, SendOptions, TransferProgress } from './types'

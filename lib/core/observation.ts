@@ -14,6 +14,20 @@ const FRESH_AFTER_MS = 128_000
  * Notifications of an observed resource, in order, stale ones (reordered by the network)
  * dropped. Iterate with `for await`; `break`, `return()` or the request's `AbortSignal`
  * deregister (GET with Observe=1, ↔ `coap_cancel_observe`).
+ * @example
+ * ```ts
+ * import { Context } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const session = ctx.newClientSession({ remote: { host: '::1', port: 5683 } })
+ * const observation = ctx.observe(session, { method: 'GET', options: [[11, Buffer.from('temperature')]] })
+ * for await (const pdu of observation) {
+ *   console.log(pdu.codeString, pdu.payload.toString())
+ *   if (pdu.payload.toString() === 'done') break // deregisters
+ * }
+ * session.release()
+ * ctx.close()
+ * ```
  */
 export class Observation extends AsyncQueue<Pdu> {
   #lastSeq: number | undefined

@@ -7,7 +7,20 @@ import { decodeOptions, optionNumber, type CoapOption, type OptionName } from '.
 
 const EMPTY = Buffer.alloc(0)
 
-/** A CoAP message: type, code, token, options and payload (↔ libcoap's `coap_pdu_t`). */
+/**
+ * A CoAP message: type, code, token, options and payload (↔ libcoap's `coap_pdu_t`).
+ * @example
+ * ```ts
+ * import { Context } from 'libcoap/core'
+ *
+ * await using ctx = new Context()
+ * const session = ctx.newClientSession({ remote: { host: '::1', port: 5683 } })
+ * const pdu = await ctx.send(session, { method: 'GET', options: [[11, Buffer.from('temperature')]] })
+ * console.log(pdu.code, pdu.codeString, pdu.type, pdu.token) // 69 '2.05' 'ACK' '…'
+ * console.log(pdu.option('Content-Format'), pdu.payload.toString())
+ * session.release()
+ * ```
+ */
 export class Pdu {
   /** Wire code, e.g. `69` for 2.05. */
   readonly code: number

@@ -8,7 +8,20 @@ import type { NativeSession } from '../native'
 import { emptyPayload } from './pdu'
 import type { Session } from './session'
 
-/** An incoming request, as a resource handler sees it. */
+/**
+ * An incoming request, as a resource handler sees it.
+ * @example
+ * ```ts
+ * import { CoapServer, type CoapRequest } from 'libcoap'
+ *
+ * const server = new CoapServer()
+ * server.resource('/echo').post((req: CoapRequest) => ({
+ *   code: '2.04',
+ *   payload: `${req.method} ${req.path}?${req.query.join('&')} from ${req.remote.address}: ${req.text()}`,
+ * }))
+ * await server.listen()
+ * ```
+ */
 export class CoapRequest {
   /** Request method. */
   readonly method: MethodName

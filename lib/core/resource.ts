@@ -12,7 +12,18 @@ import { show } from '../show'
 /** A body a handler may return. */
 export type Body = string | Buffer | Uint8Array
 
-/** What a handler returns: a body, nothing (default code for the method), or a full answer. */
+/**
+ * What a handler returns: a body, nothing (default code for the method), or a full answer.
+ * @example
+ * ```ts
+ * import { CoapServer, type HandlerResult } from 'libcoap'
+ *
+ * function answer(found: boolean): HandlerResult {
+ *   return found ? { payload: '{"on":true}', contentFormat: 'application/json', options: { 'Max-Age': 30 } } : { code: '4.04' }
+ * }
+ * new CoapServer().resource('/lamp').get(() => answer(true))
+ * ```
+ */
 export type HandlerResult =
   | Body
   | undefined
@@ -26,10 +37,33 @@ export type HandlerResult =
       options?: OptionsInit
     }
 
-/** A request handler; a returned Promise that is still pending gets a separate response. */
+/**
+ * A request handler; a returned Promise that is still pending gets a separate response.
+ * @example
+ * ```ts
+ * import { CoapServer, type RequestHandler } from 'libcoap'
+ *
+ * const slowEcho: RequestHandler = async (req) => {
+ *   await new Promise((resolve) => setTimeout(resolve, 1000)) // answered as a separate response
+ *   return { code: '2.04', payload: req.payload, contentFormat: req.contentFormat ?? null }
+ * }
+ * new CoapServer().resource('/echo').put(slowEcho)
+ * ```
+ */
 export type RequestHandler = (req: CoapRequest) => HandlerResult | Promise<HandlerResult>
 
-/** Link attributes of a resource (RFC 6690), listed by libcoap in `/.well-known/core`. */
+/**
+ * Link attributes of a resource (RFC 6690), listed by libcoap in `/.well-known/core`.
+ * @example
+ * ```ts
+ * import { CoapServer, type ResourceAttributes } from 'libcoap'
+ *
+ * const attributes: ResourceAttributes = { rt: 'temperature-c', if: 'sensor', ct: 50, observable: true, notifications: 'con' }
+ * const server = new CoapServer()
+ * server.resource('/temperature', attributes).get(() => ({ payload: '{"c":21.5}', contentFormat: 50 }))
+ * // GET /.well-known/core lists: </temperature>;rt="temperature-c";if="sensor";ct=50;obs
+ * ```
+ */
 export interface ResourceAttributes {
   /** Resource type(s), e.g. `'temperature-c'`. */
   rt?: string
@@ -83,7 +117,27 @@ function checkAttributes(a: unknown): ResourceAttributes {
   return o as ResourceAttributes
 }
 
-/** A resource: a path plus a handler per method (↔ `coap_resource_init` + `coap_register_request_handler`). */
+/**
+ * A resource: a path plus a handler per method (↔ `coap_resource_init` + `coap_register_request_handler`).
+ * @example
+ * ```ts
+ * import { Context, Resource } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * let count = 0
+ * const counter = new Resource('/counter', { observable: true, rt: 'count' })
+ * counter
+ *   .handle('GET', () => String(count))
+ *   .handle('POST', () => {
+ *     count++
+ *     counter.notify() // observers get the GET handler's new answer
+ *     return { code: '2.04' }
+ *   })
+ * ctx.addResource(counter)
+ * ctx.addResource(new Resource('/version').setRepresentation('1.0.0')) // answered natively
+ * ctx.addEndpoint({ host: '::', port: 5683 })
+ * ```
+ */
 export class Resource {
   /** Path with a leading slash, e.g. `'/alarm'` (`'/'` for the root). */
   readonly path: string

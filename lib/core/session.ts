@@ -22,6 +22,15 @@ const sessionStates = ['none', 'connecting', 'handshake', 'csm', 'established'] 
 /**
  * RFC 7252 §4.8 transmission parameters (↔ `coap_session_set_ack_timeout`, `_ack_random_factor`,
  * `_max_retransmit`, `_nstart`, `_default_leisure`, `_probing_rate`). Times in seconds.
+ * @example
+ * ```ts
+ * import { CoapClient, type TransmissionParameters } from 'libcoap'
+ *
+ * // A lossy, slow radio link: wait longer before retransmitting, and give up later.
+ * const parameters: TransmissionParameters = { ackTimeout: 5, ackRandomFactor: 2, maxRetransmit: 6 }
+ * const client = new CoapClient({ parameters, timeout: 0 })
+ * await client.get('coap://[fd00::17]/status')
+ * ```
  */
 export interface TransmissionParameters {
   /** ACK_TIMEOUT, seconds (default 2; 1–60: libcoap takes no less than 1). */
@@ -69,6 +78,18 @@ export function checkParameters(p: unknown, name = 'parameters'): TransmissionPa
  * belong to libcoap; their wrapper stops being {@link Session.valid} when libcoap frees them.
  *
  * Emits `'event'` with a {@link SessionEventName} (libcoap's `COAP_EVENT_*`).
+ * @example
+ * ```ts
+ * import { CoapServer } from 'libcoap'
+ *
+ * const server = new CoapServer({ listen: 'coap://[::]:5683' })
+ * server.on('session', (session) => {
+ *   console.log('new peer', session.remote, session.proto)
+ *   session.setParameters({ ackTimeout: 3 })
+ *   session.on('event', (name) => console.log(`${session}: ${name}`))
+ * })
+ * await server.listen()
+ * ```
  */
 export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   /** The context this session belongs to (kept reachable while the session lives). */

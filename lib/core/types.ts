@@ -15,6 +15,20 @@ export interface Address {
 /**
  * Options of {@link Context.newClientSession} (↔ `coap_new_client_session`, and with `psk` or
  * `pki` `coap_new_client_session_psk2` / `_pki`).
+ * @example
+ * ```ts
+ * import { Context, type ClientSessionOptions } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const options: ClientSessionOptions = {
+ *   proto: 'dtls',
+ *   remote: { host: '192.0.2.10', port: 5684 },
+ *   psk: { identity: 'device-17', key: 'secret-17' },
+ * }
+ * const session = ctx.newClientSession(options)
+ * console.log(String(session))
+ * session.release()
+ * ```
  */
 export interface ClientSessionOptions {
   /** Transport (default `'udp'`). */
@@ -29,7 +43,18 @@ export interface ClientSessionOptions {
   wsHost?: string
 }
 
-/** Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`). */
+/**
+ * Options of {@link Context.addEndpoint} (↔ `coap_new_endpoint`).
+ * @example
+ * ```ts
+ * import { Context, type EndpointOptions } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const options: EndpointOptions = { proto: 'tcp', host: '0.0.0.0', port: 0 }
+ * const endpoint = ctx.addEndpoint(options)
+ * console.log(endpoint.port) // the port the system picked
+ * ```
+ */
 export interface EndpointOptions {
   proto?: Proto
   /** Numeric local address, e.g. `'::'` or `'127.0.0.1'`. */
@@ -46,7 +71,24 @@ export interface Endpoint {
   readonly port: number
 }
 
-/** A request for {@link Context.send}. */
+/**
+ * A request for {@link Context.send}.
+ * @example
+ * ```ts
+ * import { Context, type SendInit } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const session = ctx.newClientSession({ remote: { host: '::1', port: 5683 } })
+ * const init: SendInit = {
+ *   method: 'PUT',
+ *   type: 'NON',
+ *   options: [[11, Buffer.from('config')], [12, Buffer.from([50])]], // Uri-Path, Content-Format: JSON
+ *   payload: Buffer.from('{"interval":10}'),
+ * }
+ * const pdu = await ctx.send(session, init)
+ * console.log(pdu.codeString)
+ * ```
+ */
 export interface SendInit {
   method: MethodName
   type?: Extract<MessageTypeName, 'CON' | 'NON'>
@@ -72,7 +114,23 @@ export interface TransferProgress {
   total: number | undefined
 }
 
-/** Per-send settings. */
+/**
+ * Per-send settings.
+ * @example
+ * ```ts
+ * import { Context, type SendOptions } from 'libcoap/core'
+ *
+ * const ctx = new Context()
+ * const session = ctx.newClientSession({ remote: { host: '::1', port: 5683 } })
+ * const options: SendOptions = {
+ *   timeout: 30_000,
+ *   signal: AbortSignal.timeout(60_000),
+ *   onProgress: ({ direction, bytes, total }) => console.log(direction, bytes, '/', total),
+ * }
+ * const pdu = await ctx.send(session, { method: 'GET', options: [[11, Buffer.from('firmware.bin')]] }, options)
+ * console.log(pdu.payload.length)
+ * ```
+ */
 export interface SendOptions {
   /** Milliseconds until the request fails with `ERR_COAP_TIMEOUT`; 0 = libcoap's own limits only. */
   timeout?: number
