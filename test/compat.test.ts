@@ -358,15 +358,25 @@ describe('compat client ↔ libcoap coap-server', () => {
 })
 
 describe('parameters / updateTiming / Agent', () => {
-  it('parameters carry the RFC 7252 defaults and derived times; updateTiming changes them, defaultTiming restores', () => {
+  it('parameters carry the RFC 7252 defaults and derived times; updateTiming changes them, defaultTiming restores', async () => {
     expect(coap.parameters).toMatchObject({ ackTimeout: 2, ackRandomFactor: 1.5, maxRetransmit: 4, maxLatency: 100, exchangeLifetime: 247, maxTransmitSpan: 45, maxTransmitWait: 93 })
     coap.updateTiming({ ackTimeout: 1, ackRandomFactor: 1, maxRetransmit: 2, maxLatency: 2 })
     expect(coap.parameters).toMatchObject({ ackTimeout: 1, maxRetransmit: 2, maxTransmitSpan: 3, exchangeLifetime: 8 })
-    // The README's ackTimeout: 0.25 is below what libcoap accepts.
-    expect(() => coap.updateTiming({ ackTimeout: 0.25 })).toThrow(RangeError)
     expect(() => coap.updateTiming({ nope: 1 } as never)).toThrow(TypeError)
+    expect(() => coap.updateTiming({ ackTimeout: 0 })).toThrow(RangeError)
     coap.updateTiming({ maxPayloadSize: 512, sendAcksForNonConfirmablePackets: false }) // node-coap keys with no meaning here
     expect(coap.parameters.ackTimeout).toBe(1)
+    // node-coap's README example: its ackTimeout 0.25 is kept (and derived from) but libcoap
+    // retransmits after 1 s at the soonest; a warning says so, once.
+    const warnings: Error[] = []
+    const onWarning = (w: Error): void => void warnings.push(w)
+    process.on('warning', onWarning)
+    cleanups.push(() => process.off('warning', onWarning))
+    coap.updateTiming({ ackTimeout: 0.25, ackRandomFactor: 1.0, maxRetransmit: 3, maxLatency: 2, piggybackReplyMs: 10 })
+    coap.updateTiming({ ackTimeout: 0.5 })
+    expect(coap.parameters.ackTimeout).toBe(0.5)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(warnings.filter((w) => (w as { code?: string }).code === 'LIBCOAP_COMPAT_ACK_TIMEOUT')).toHaveLength(1)
     coap.defaultTiming()
     expect(coap.parameters.exchangeLifetime).toBe(247)
   })

@@ -101,10 +101,14 @@ function derive(p: Omit<Parameters, 'coapPort' | 'maxTransmitSpan' | 'maxTransmi
   }
 }
 
+let warnedAckTimeout = false
+
 /**
  * Changes the transmission parameters for requests and servers created from now on (node-coap
  * `updateTiming`). Unknown keys are a `TypeError`, values out of libcoap's ranges a
- * `RangeError` — notably `ackTimeout` below 1 s, which libcoap does not accept. node-coap's
+ * `RangeError`. libcoap does not retransmit sooner than after 1 s: an `ackTimeout` between 0 and
+ * 1 s (node-coap's README uses 0.25) is kept in {@link parameters} but libcoap uses 1 s, and a
+ * process warning says so once. node-coap's
  * `maxPayloadSize`, `maxMessageSize`, `sendAcksForNonConfirmablePackets` and `pruneTimerPeriod`
  * are accepted and ignored. Without an argument it is {@link defaultTiming}.
  * @example
@@ -125,7 +129,12 @@ export function updateTiming(values?: ParametersUpdate): void {
     next[key] = value
   }
   const { maxLatency, piggybackReplyMs, ...transmission } = next
-  checkParameters(transmission, 'updateTiming()')
+  if (!(transmission.ackTimeout! > 0)) throw new RangeError(`updateTiming(): ackTimeout must be a positive number of seconds, got ${transmission.ackTimeout}`)
+  if (transmission.ackTimeout! < 1 && !warnedAckTimeout) {
+    warnedAckTimeout = true
+    process.emitWarning(`updateTiming(): ackTimeout ${transmission.ackTimeout} s is below libcoap's minimum; requests retransmit after 1 s`, { code: 'LIBCOAP_COMPAT_ACK_TIMEOUT' })
+  }
+  checkParameters({ ...transmission, ackTimeout: Math.max(1, transmission.ackTimeout!) }, 'updateTiming()')
   if (!Number.isFinite(maxLatency) || maxLatency! < 0) throw new RangeError(`updateTiming(): maxLatency must be a non-negative number of seconds, got ${maxLatency}`)
   if (!Number.isInteger(piggybackReplyMs) || piggybackReplyMs! < 0 || piggybackReplyMs! > 60_000) throw new RangeError(`updateTiming(): piggybackReplyMs must be an integer 0-60000, got ${piggybackReplyMs}`)
   Object.assign(parameters, derive(next as unknown as Parameters))
@@ -159,6 +168,6 @@ export function transmission(): { generation: number; values: TransmissionParame
   const p = parameters
   return {
     generation,
-    values: { ackTimeout: p.ackTimeout, ackRandomFactor: p.ackRandomFactor, maxRetransmit: p.maxRetransmit, nstart: p.nstart, defaultLeisure: p.defaultLeisure, probingRate: p.probingRate },
+    values: { ackTimeout: Math.max(1, p.ackTimeout), ackRandomFactor: p.ackRandomFactor, maxRetransmit: p.maxRetransmit, nstart: p.nstart, defaultLeisure: p.defaultLeisure, probingRate: p.probingRate },
   }
 }
