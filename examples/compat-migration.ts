@@ -9,8 +9,8 @@ import * as coap from 'libcoap/compat' // was: import * as coap from 'coap'
 
 const PORT = Number(process.argv[2] ?? 5699)
 
-// Not in node-coap: libcoap dispatches by path, so name the paths the server answers.
-const server = coap.createServer({ paths: ['/hello/Matteo', '/clock'] })
+// Not in node-coap: libcoap observes only paths it has a resource for, so name those.
+const server = coap.createServer({ paths: ['/clock'] })
 
 server.on('request', (req, res) => {
   if (req.headers.Observe === 0) {

@@ -63,7 +63,7 @@ export interface NativeContext {
   addEndpoint(proto: number, host: string, port: number): [number, number]
   removeEndpoint(id: number): boolean
   /** notifications: 0 not observable, 1 NON (periodic CON), 2 CON, 3 NON always. */
-  addResource(path: string, id: number, notifications: number, attributes: Array<[string, string]>, appIfNoneMatch: boolean): void
+  addResource(path: string, id: number, notifications: number, attributes: Array<[string, string]>, appIfNoneMatch: boolean, unknown?: boolean): void
   notify(id: number): boolean
   registerOption(number: number): void
   joinGroup(group: string, ifname?: string): void

@@ -163,6 +163,17 @@ export function optionUint(flat: Buffer | undefined, number: number): number | u
   return undefined
 }
 
+/** The path the Uri-Path options of a flat option list spell, e.g. `'/a/b'` (`'/'` for none). */
+export function uriPath(flat: Buffer | undefined): string {
+  let path = ''
+  if (flat !== undefined) {
+    for (let at = 0; at + 4 <= flat.length; at += 4 + flat.readUInt16BE(at + 2)) {
+      if (flat.readUInt16BE(at) === 11) path += '/' + flat.toString('utf8', at + 4, at + 4 + flat.readUInt16BE(at + 2))
+    }
+  }
+  return path || '/'
+}
+
 /** Adds every entry of an {@link OptionsInit} to `list` (validated, encoded). */
 export function appendOptions(list: Array<[number, Buffer]>, init: OptionsInit | undefined, what = 'options'): void {
   if (init === undefined || init === null) return

@@ -9,7 +9,7 @@ import { isIP } from 'node:net'
 import { Context, type Endpoint } from './core/context'
 import type { SessionEventName } from './core/constants'
 import type { CoapRequest } from './core/request'
-import { Resource, type RequestHandler, type ResourceAttributes } from './core/resource'
+import { Resource, asUnknown, type RequestHandler, type ResourceAttributes } from './core/resource'
 import type { Session, TransmissionParameters } from './core/session'
 import type { MethodName } from './codes'
 import { CoapClosedError, CoapInvalidUriError, CoapListenError } from './errors'
@@ -165,7 +165,8 @@ export class ServerResource extends Resource {
 
   /** Sets the handler for one method, wrapped for conditional requests. */
   override handle(method: MethodName, handler: RequestHandler): this {
-    return super.handle(method, typeof handler === 'function' ? conditional(this, method, handler) : handler)
+    // The unknown resource serves many paths: one ETag cannot describe them.
+    return super.handle(method, typeof handler === 'function' && !this.isUnknown ? conditional(this, method, handler) : handler)
   }
 
   /** Handles GET. */
@@ -313,6 +314,34 @@ export class CoapServer extends EventEmitter<{
       return existing as ServerResource
     }
     return this.context.addResource(new ServerResource(path, attributes)) as ServerResource
+  }
+
+  /**
+   * The resource for requests to paths no other resource has (↔ libcoap's unknown resource,
+   * `coap_resource_unknown_init2`); created on first use. Its handlers see the request's own
+   * path in `req.path`. Without it, or for a method it has no handler for, libcoap answers such
+   * requests 4.04 itself (DELETE 2.02). It
+   * cannot be observed (libcoap's rule): a handler may create a real resource for the path.
+   * Conditional requests are left to its handlers.
+   * @example
+   * ```ts
+   * import { CoapServer } from 'libcoap'
+   *
+   * const server = new CoapServer({ listen: 'coap://[::1]:5683' })
+   * const files = new Map<string, Buffer>()
+   * server.unknownResource()
+   *   .put((req) => (files.set(req.path, req.payload), { code: '2.01' }))
+   *   .get((req) => files.get(req.path) ?? { code: '4.04' })
+   * ```
+   */
+  unknownResource(attributes?: Omit<ResourceAttributes, 'observable' | 'notifications'>): ServerResource {
+    const existing = this.context.getResource('*')
+    if (existing !== undefined) {
+      if (attributes !== undefined) throw new RangeError('the unknown resource exists already; give attributes only when creating it')
+      return existing as ServerResource
+    }
+    const checked = Resource.unknown(attributes) // validates, refuses observable
+    return this.context.addResource(asUnknown(() => new ServerResource('*', checked.attributes))) as ServerResource
   }
 
   /**

@@ -573,8 +573,17 @@ Napi::Value Context::AddResource(const Napi::CallbackInfo& info) {
                                                                       : COAP_RESOURCE_FLAGS_NOTIFY_NON);
   // Resources whose If-None-Match is decided in JS (they may have no representation).
   if (info[4].ToBoolean().Value()) flags |= COAP_RESOURCE_FLAGS_APP_IF_NONE_MATCH;
-  coap_resource_t* r = coap_resource_init(uri, flags);
+  // The unknown resource (libcoap's name) takes requests for every path no other resource has.
+  bool unknown = info[5].ToBoolean().Value();
+  coap_resource_t* r;
+  if (unknown) {
+    coap_delete_str_const(uri);
+    r = coap_resource_unknown_init2(nullptr, flags & COAP_RESOURCE_FLAGS_APP_IF_NONE_MATCH);
+  } else {
+    r = coap_resource_init(uri, flags);
+  }
   if (r == nullptr) throw Napi::Error::New(env, "coap_resource_init() failed");
+  if (unknown) unknownId_ = id;
   coap_resource_set_userdata(r, (void*)(intptr_t)id);
   if (notifications != 0) coap_resource_set_get_observable(r, 1);
   // Link attributes for /.well-known/core, which libcoap answers itself: [[name, value], ...]

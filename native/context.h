@@ -151,6 +151,7 @@ class Context : public Napi::ObjectWrap<Context> {
   // left behind by a failure path is harmless and dropped then.
   std::unordered_map<std::string, int32_t> heldKeys_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
+  int32_t unknownId_ = -1;  // the resource for paths no other has (coap_resource_unknown_init2)
   std::unordered_map<int32_t, StaticRepresentation> statics_;
   // UTF-8 of a handler's string result (lib/core: INLINE_STRING UTF-16 units, 3 bytes each).
   char scratch_[4096];

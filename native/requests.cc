@@ -56,7 +56,9 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
   QuietHandleScope scope(env);
   coap_opt_filter_t skip;
   coap_option_filter_clear(&skip);
-  coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);  // known from the resource
+  int32_t resourceId = (int32_t)(intptr_t)coap_resource_get_userdata(resource);
+  // Known from the resource, except for the unknown resource, which serves many paths.
+  if (resourceId != self->unknownId_) coap_option_filter_set(&skip, COAP_OPTION_URI_PATH);
   int32_t* shared = self->sharedData_;
   shared[0] = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   shared[1] = -1;
@@ -67,13 +69,13 @@ void Context::OnRequest(coap_resource_t* resource, coap_session_t* session, cons
     return;
   }
   if (self->addedObserver_ != nullptr && self->addedObserverSession_ == session) {
-    self->ReportAddedObserver(session, (int32_t)(intptr_t)coap_resource_get_userdata(resource));
+    self->ReportAddedObserver(session, resourceId);
   }
   napi_value body, flatOptions;
   ReadMessage(env, request, &skip, self->inbox_, self->inboxSize_, &body, &flatOptions);
   napi_value raw = self->Invoke(
       self->onRequest_,
-      {Number(env, (double)(intptr_t)coap_resource_get_userdata(resource)), Number(env, coap_pdu_get_code(request)),
+      {Number(env, resourceId), Number(env, coap_pdu_get_code(request)),
        Number(env, coap_pdu_get_type(request)), sessionObject, body, flatOptions});
   if (raw == nullptr) {
     coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);

@@ -406,6 +406,11 @@ describe('CoapServer', () => {
     ['iPatch("x")', () => server.resource('/h1').iPatch('x' as never), T(/^handler must be a function/)],
     ['handle("BREW")', () => server.resource('/h1').handle('BREW' as never, () => 'x'), R(/^method must be one of GET, .*got 'BREW'/)],
     ['new ServerResource("x")', () => new ServerResource('x'), R(/^path must start with '\/'/)],
+    ['new ServerResource("*")', () => new ServerResource('*'), R(/^path must start with '\/'/)],
+    ['unknownResource("x")', () => server.unknownResource('x' as never), T(/^attributes must be an object/)],
+    ['unknownResource observable', () => server.unknownResource({ observable: true } as never), R(/^the unknown resource cannot be observable/)],
+    ['unknownResource bad rt', () => server.unknownResource({ rt: 5 } as never), T(/^attributes.rt must be a string/)],
+    ['unknownResource().get(1)', () => server.unknownResource().get(1 as never), T(/^handler must be a function, got number/)],
   ]
   it.each(resourceRows)('resource: %s', async (_name, fn, exp) => {
     expectThrow(fn, exp)

@@ -62,7 +62,7 @@ describe("node-coap README: 'Basic Example'", () => {
   it('IPv4: createServer + request, the response piped as a stream', async () => {
     const { port } = await compatServer((req, res) => {
       res.end('Hello ' + req.url.split('/')[1] + '\n')
-    }, { paths: ['/Matteo'] })
+    })
     const res = await send(coap.request(`coap://127.0.0.1:${port}/Matteo`))
     expect(res.code).toBe('2.05')
     expect((await readAll(res)).toString()).toBe('Hello Matteo\n')
@@ -71,7 +71,7 @@ describe("node-coap README: 'Basic Example'", () => {
   it("IPv6 ({ type: 'udp6' }) on ::1", async () => {
     const { port } = await compatServer((req, res) => {
       res.end('Hello ' + req.url.split('/')[1] + '\n')
-    }, { type: 'udp6', paths: ['/Matteo'] }, '::1')
+    }, { type: 'udp6' }, '::1')
     const res = await send(coap.request(`coap://[::1]:${port}/Matteo`))
     expect(res.payload.toString()).toBe('Hello Matteo\n')
     expect(res.rsinfo.family).toBe('IPv6')
@@ -156,12 +156,20 @@ describe('request(params) and IncomingMessage fields', () => {
     expect(res.payload.toString()).toBe('non')
   })
 
-  it('paths not served are answered 4.04 by libcoap; addPath() serves one more while listening', async () => {
-    const { server, port } = await compatServer((_req, res) => res.end('late'), { paths: ['/a'] })
-    expect((await send(coap.request(`coap://127.0.0.1:${port}/b`))).code).toBe('4.04')
+  it('every path reaches the listener, like node-coap; paths and addPath() make a path observable', async () => {
+    const { server, port } = await compatServer((req, res) => res.end(`at ${req.url}`), { paths: ['/a'] })
+    for (const path of ['/b', '/deep/er/path', '/']) {
+      const res = await send(coap.request(`coap://127.0.0.1:${port}${path}?q=1`))
+      expect([res.code, res.payload.toString()]).toEqual(['2.05', `at ${path}?q=1`])
+    }
+    // Not observable yet: a registration for /b is answered without Observe, and the stream ends.
+    const plain = await send(coap.request({ hostname: '127.0.0.1', port, pathname: '/b', observe: true }))
+    expect(plain.headers.Observe).toBeUndefined()
     server.addPath('/b')
-    const res = await send(coap.request(`coap://127.0.0.1:${port}/b`))
-    expect([res.code, res.payload.toString()]).toEqual(['2.05', 'late'])
+    const observed = await send(coap.request({ hostname: '127.0.0.1', port, pathname: '/b', observe: true }))
+    expect(observed).toBeInstanceOf(coap.ObserveReadStream)
+    expect(typeof observed.headers.Observe).toBe('number')
+    ;(observed as ObserveReadStream).close()
   })
 
   it('a separate response: res.end() later than piggybackReplyMs still arrives', async () => {
@@ -269,10 +277,10 @@ describe('observe', () => {
     const res = await send(coap.request({ hostname: '127.0.0.1', port, pathname: '/clock', observe: true }))
     expect(res).toBeInstanceOf(coap.ObserveReadStream)
     const stream = res as ObserveReadStream
-    // The registration is answered at once, empty (see the README), then every write arrives.
-    const got = (await take(stream, 4, 5000)).map(String)
-    expect(got[0]).toBe('')
-    expect(got.slice(1)).toEqual(['tick 1', 'tick 2', 'tick 3'])
+    // The first write answers the registration (a separate response after piggybackReplyMs),
+    // then every write arrives.
+    const got = (await take(stream, 3, 5000)).map(String)
+    expect(got).toEqual(['tick 1', 'tick 2', 'tick 3'])
     expect(typeof stream.headers.Observe).toBe('number')
     stream.close()
     await waitFor(() => finished, 3000, "the server's observe stream to finish")
@@ -300,11 +308,17 @@ describe('observe', () => {
     expect((await bData).map(String)).toEqual(['first 2', 'first 2', 'second 2'])
   })
 
-  it('observing a path the server does not serve gives a plain 4.04 IncomingMessage', async () => {
-    const { port } = await compatServer((_req, res) => res.end(), { paths: ['/here'] })
+  it('observing a path that is not observable: the answer comes without Observe and the stream ends', async () => {
+    const { port } = await compatServer((_req, res) => res.end('plain'), { paths: ['/here'] })
     const res = await send(coap.request({ hostname: '127.0.0.1', port, pathname: '/elsewhere', observe: true }))
-    expect(res).not.toBeInstanceOf(coap.ObserveReadStream)
-    expect(res.code).toBe('4.04')
+    expect([res.code, res.headers.Observe]).toEqual(['2.05', undefined])
+    const chunks: string[] = []
+    res.on('data', (d: Buffer) => chunks.push(d.toString()))
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the stream did not end')), 3000)
+      res.on('end', () => (clearTimeout(timer), resolve()))
+    })
+    expect(chunks).toEqual(['plain'])
   })
 })
 

@@ -198,15 +198,6 @@ export class ObserveWriteStream extends ResponseBase {
     return this.#last
   }
 
-  /**
-   * Answers the registration now with an empty payload (the first `write()` then becomes the
-   * first notification): used when the listener returns without writing. @internal
-   */
-  _answerEmpty(): HandlerResult {
-    this.#last ??= answer(this.code, this._options, Buffer.alloc(0))
-    return this.#last
-  }
-
   /** The observer left: ends the stream (`'finish'`). @internal */
   _leave(): void {
     if (this.#gone) return

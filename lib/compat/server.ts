@@ -47,9 +47,10 @@ export interface CoapServerOptions {
   /** Accepted and ignored: libcoap deduplicates retransmissions itself. */
   cacheSize?: number
   /**
-   * Not in node-coap: the paths this server answers (default `['/']`). libcoap dispatches
-   * requests by resource, so a request for a path not listed here (or added with
-   * {@link Server.addPath}) is answered 4.04 by libcoap without reaching `'request'`.
+   * Not in node-coap: the paths that can be observed (default `['/']`). Requests for any path
+   * reach `'request'`, but libcoap can only observe paths it has a resource for: an Observe
+   * registration for a path not listed here (or added with {@link Server.addPath}) is answered
+   * as a plain request.
    */
   paths?: string[]
 }
@@ -109,7 +110,7 @@ export class Server extends EventEmitter {
     }
   }
 
-  /** Not in node-coap: serves one more path (at once when listening). */
+  /** Not in node-coap: makes one more path observable (at once when listening). */
   addPath(path: string): this {
     if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${path === null ? 'null' : typeof path}`)
     if (!path.startsWith('/')) throw new RangeError(`path must start with '/', got '${path}'`)
@@ -144,6 +145,7 @@ export class Server extends EventEmitter {
     this.#coap = coap
     for (const n of registeredNumbers()) coap.registerOption(n)
     for (const path of this.#paths) this.#serve(coap, path)
+    this.#serve(coap, undefined) // every other path, like node-coap (not observable)
     coap.on('error', (err) => emitError(this, err))
     coap.on('unobserve', (resource, session) => {
       const byPath = this.#observers.get(session)
@@ -185,14 +187,15 @@ export class Server extends EventEmitter {
     return this
   }
 
-  #serve(coap: CoapServer, path: string): void {
-    const resource = coap.resource(path, { observable: true })
+  #serve(coap: CoapServer, path: string | undefined): void {
+    const resource = path === undefined ? coap.unknownResource() : coap.resource(path, { observable: true })
     const handler = (req: CoapRequest): HandlerResult | Promise<HandlerResult> => this.#handle(resource, req)
     for (const m of METHODS) resource.handle(m, handler)
   }
 
   #handle(resource: ServerResource, req: CoapRequest): HandlerResult | Promise<HandlerResult> {
-    const observe = (req.method === 'GET' || req.method === 'FETCH') && req.option('Observe')[0] === 0
+    // libcoap cannot observe its unknown resource: a registration there is a plain request.
+    const observe = !resource.isUnknown && (req.method === 'GET' || req.method === 'FETCH') && req.option('Observe')[0] === 0
     const session = req.session
     if (observe) {
       // libcoap re-runs the handler for each observer when we ask it to notify.
@@ -228,9 +231,6 @@ export class Server extends EventEmitter {
     }
     this.emit('request', message, res)
     if (settled) return result
-    // A registration answered later would lose its Observe option (see the README): answer it
-    // now, empty, and let the first write be the first notification.
-    if (res instanceof ObserveWriteStream) return res._answerEmpty()
     return new Promise<HandlerResult>((r) => (resolve = r))
   }
 

@@ -12,7 +12,7 @@ import {
   CoapAbortedError, CoapClosedError, CoapConnectionError, CoapListenError, CoapSendError,
   CoapTimeoutError, CoapTlsError, CoapTooLargeError,
 } from '../errors'
-import { encodeOptions, isNamedOption, optionUint } from '../options'
+import { encodeOptions, isNamedOption, optionUint, uriPath } from '../options'
 import {
   checkServerPki, checkServerPsk, clientSecurity, lookupOf, pemBytes, secretBytes,
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
@@ -482,7 +482,7 @@ export class Context extends EventEmitter<{
     const ctx = this.#live()
     const id = this.#resources.length
     const notifications = resource.attributes.observable === true ? notificationTypes[resource.attributes.notifications ?? 'non'] : 0
-    ctx.addResource(resource.path.slice(1), id, notifications, linkAttributes(resource.attributes), resource._decidesIfNoneMatch)
+    ctx.addResource(resource.isUnknown ? '' : resource.path.slice(1), id, notifications, linkAttributes(resource.attributes), resource._decidesIfNoneMatch, resource.isUnknown)
     this.#resources.push(resource)
     this.#resourcePaths.set(resource.path, resource)
     resource._onHandler = (method) => this.#native?.registerHandler(id, method)
@@ -1006,7 +1006,9 @@ export class Context extends EventEmitter<{
       shared[2] = 0
       return this.#writeResult(method, { code: '4.13', options: { Size1: this.#maxBodySize } }, undefined)
     }
-    const req = new CoapRequest(methodName(method) ?? 'GET', type, resource.path, ns, this.#sessionFor, payload, options)
+    // The unknown resource gets the Uri-Path options: the request's path is its own.
+    const path = resource.isUnknown ? uriPath(options) : resource.path
+    const req = new CoapRequest(methodName(method) ?? 'GET', type, path, ns, this.#sessionFor, payload, options)
     shared[2] = 0
     let out: ReturnType<typeof handler>
     try {

@@ -76,7 +76,7 @@ export class CoapRequest {
 
   /** Options other than Uri-Path and Uri-Query (see `path` and `query`), in wire order. */
   get options(): CoapOption[] {
-    this.#options ??= this.#decoded().filter((o) => o.number !== 15)
+    this.#options ??= this.#decoded().filter((o) => o.number !== 15 && o.number !== 11)
     return this.#options
   }
 

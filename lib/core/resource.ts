@@ -117,6 +117,19 @@ function checkAttributes(a: unknown): ResourceAttributes {
   return o as ResourceAttributes
 }
 
+// Set while an unknown resource is built: the one path that is not a path.
+let creatingUnknown = false
+
+/** Builds an unknown resource (path `'*'`) of any Resource class. @internal */
+export function asUnknown<T extends Resource>(make: () => T): T {
+  creatingUnknown = true
+  try {
+    return make()
+  } finally {
+    creatingUnknown = false
+  }
+}
+
 /**
  * A resource: a path plus a handler per method (↔ `coap_resource_init` + `coap_register_request_handler`).
  * @example
@@ -167,8 +180,39 @@ export class Resource {
     return this._observers
   }
 
+  /**
+   * The resource for requests to paths no other resource has (↔ `coap_resource_unknown_init2`):
+   * its handlers see the request's own path in `req.path`. Without it, or for a method it has no
+   * handler for, libcoap answers such requests 4.04 itself (DELETE 2.02). It cannot be observable (libcoap cannot observe it: a
+   * handler can create a real resource for the path instead), and a context has at most one.
+   * @example
+   * ```ts
+   * import { Context, Resource } from 'libcoap/core'
+   *
+   * const ctx = new Context()
+   * ctx.addResource(Resource.unknown().handle('GET', (req) => `nothing at ${req.path}`))
+   * ```
+   */
+  static unknown(attributes: Omit<ResourceAttributes, 'observable' | 'notifications'> = {}): Resource {
+    const checked = checkAttributes(attributes)
+    if (checked.observable !== undefined || checked.notifications !== undefined) {
+      throw new RangeError('the unknown resource cannot be observable (libcoap cannot observe it)')
+    }
+    return asUnknown(() => new Resource('*', checked))
+  }
+
+  /** Whether this is the {@link Resource.unknown} resource (its `path` is then `'*'`). */
+  get isUnknown(): boolean {
+    return this.path === '*'
+  }
+
   constructor(path: string, attributes: ResourceAttributes = {}) {
     if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${path === null ? 'null' : typeof path}`)
+    if (path === '*' && creatingUnknown) {
+      this.path = path
+      this.attributes = attributes
+      return
+    }
     if (!path.startsWith('/')) throw new RangeError(`path must start with '/', got '${path}'`)
     if (path.length > 1 && path.endsWith('/')) throw new RangeError(`path must not end with '/', got '${path}'`)
     if (path.includes('//')) throw new RangeError(`path must not contain empty segments, got '${path}'`)
