@@ -3,6 +3,7 @@
  * the If-Match / If-None-Match preconditions (4.12), driven by the ETags handlers return.
  * @module
  */
+import { parseCode } from './codes'
 import { encodeOptionValue, type OptionValue } from './options'
 import type { CoapRequest } from './core/request'
 import type { HandlerResult, RequestHandler } from './core/resource'
@@ -33,10 +34,13 @@ function resultEtag(result: HandlerResult): Buffer | undefined {
 
 function resultCode(result: HandlerResult, method: string): number {
   const code = result !== null && typeof result === 'object' && !(result instanceof Uint8Array) ? result.code : undefined
-  if (typeof code === 'number') return code
-  if (typeof code === 'string') {
-    const [c, d] = code.split('.')
-    return (Number(c) << 5) | Number(d)
+  if (typeof code === 'number' || typeof code === 'string') {
+    // Read the way the answer itself will be (205 and '2.05' alike); a bad one fails there.
+    try {
+      return parseCode(code)
+    } catch {
+      return 0
+    }
   }
   return method === 'GET' || method === 'FETCH' ? CONTENT : method === 'DELETE' ? DELETED : 0
 }

@@ -123,6 +123,23 @@ describe('conditional requests, our client → our server', () => {
     expect(several.option('ETag')).toEqual([tag(1)])
   })
 
+  it('numeric result codes (205, 204, 202) count like their dotted forms for ETags', async () => {
+    const { server, url } = await newServer()
+    let version = 1
+    const r = server.resource('/n')
+      .get(() => ({ code: 205, payload: 'v', options: { ETag: tag(version) } }))
+      .put(() => ({ code: 204, options: { ETag: tag(++version) } }))
+      .delete(() => ({ code: 202 }))
+    const client = newClient()
+    expect((await client.get(url('/n'))).code).toBe('2.05')
+    expect(r.etag).toEqual(tag(1))
+    expect((await client.get(url('/n'), { options: { ETag: tag(1) } })).code).toBe('2.03')
+    expect((await client.put(url('/n'), 'x')).code).toBe('2.04')
+    expect(r.etag).toEqual(tag(2))
+    expect((await client.delete(url('/n'))).code).toBe('2.02')
+    expect(r.etag).toBeUndefined()
+  })
+
   it('If-Match: another ETag gets 4.12 without running the handler; the current one runs it and its ETag takes over', async () => {
     const { url, doc, runs, state } = await documentServer()
     const client = newClient()
