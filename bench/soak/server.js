@@ -1,7 +1,8 @@
 // The server of the soak run (bench/soak/run.js), in its own process so that its RSS and file
 // descriptors are its own: UDP, DTLS-PSK, TCP, TLS-PSK and WebSocket endpoints, a small GET, an
 // echo for PUT/POST, a 64 KiB body for block-wise, an observable counter notified every 100 ms.
-// Prints "ready <json ports>"; answers 'stats' on stdin with one JSON line; exits when stdin closes.
+// Prints "ready <json ports>"; answers 'stats' on stdin with one JSON line (after a full GC:
+// started with --expose-gc); exits when stdin closes.
 'use strict'
 const path = require('node:path')
 const { createInterface } = require('node:readline')
@@ -41,6 +42,8 @@ server.listen().then((eps) => {
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     if (line.trim() !== 'stats') return
+    // A full collection first: the heap figure is then what is alive, not when V8 last ran.
+    globalThis.gc?.()
     const m = process.memoryUsage()
     process.stdout.write(JSON.stringify({ stats: { ...counters, observers: counter.observers, heapUsed: m.heapUsed, external: m.external } }) + '\n')
   })
