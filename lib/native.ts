@@ -22,19 +22,22 @@ export interface NativeSession {
   setParameters(p: import('./core/session').TransmissionParameters): void
 }
 
+/** A token as the native layer hands it over: the counter of one of ours, or hex for any other. */
+export type TokenKey = number | string
+
 /** Callbacks the native context makes into JS, each from inside a libcoap call. */
 export interface NativeHandlers {
   /** `from`: the answering member, for sessions to a group address. */
   /** payload/options: a Buffer, or a length in the inbox (options first) for small messages. */
-  response(sessionId: number, token: string, code: number, type: number, mid: number, payload?: Buffer | number, options?: Buffer | number, from?: string): void
-  nack(sessionId: number, token: string, reason: number, recentLog: string): void
+  response(sessionId: number, token: TokenKey, code: number, type: number, mid: number, payload?: Buffer | number, options?: Buffer | number, from?: string): void
+  nack(sessionId: number, token: TokenKey, reason: number, recentLog: string): void
   event(session: NativeSession, event: number): void
   request(resourceId: number, method: number, type: number, session: NativeSession, payload?: Buffer | number, options?: Buffer | number): unknown
   error(err: unknown): void
   /** An observer was added to (1) or removed from (0) a resource. */
   observer(resourceId: number, added: number, session: NativeSession): void
   /** A block of a client's block-wise body moved: bytes so far, total (0: unknown), upload 1/0. */
-  progress(sessionId: number, token: string, bytes: number, total: number, upload: number): void
+  progress(sessionId: number, token: TokenKey, bytes: number, total: number, upload: number): void
   /** A Pong (reliable transports) or the RST answering a UDP ping. */
   pong(sessionId: number): void
   /** Client: the server's identity hint → [identity, key] or undefined. */
@@ -69,9 +72,11 @@ export interface NativeContext {
   joinGroup(group: string, ifname?: string): void
   /** Answer GET natively with this representation (the fast path). */
   setStatic(id: number, code: number, contentFormat: number, options?: Buffer, payload?: Buffer): void
-  cancelObserve(session: NativeSession, token: Buffer): boolean
+  cancelObserve(session: NativeSession, token: number): boolean
+  /** The 4 bytes every token of this context starts with; requests name the rest (a counter). */
+  setTokenBase(base: Buffer): void
   registerHandler(id: number, method: number): void
-  send(session: NativeSession, type: number, code: number, token: Buffer, options?: Buffer, payload?: Buffer): number
+  send(session: NativeSession, type: number, code: number, token: number, options?: Buffer, payload?: Buffer): number
   completeAsync(id: number, code: number, contentFormat: number, payload?: Buffer, options?: Buffer): boolean
   separate(id: number): boolean
   setActive(active: boolean): void

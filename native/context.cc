@@ -46,6 +46,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::JoinGroup>("joinGroup"),
                          InstanceMethod<&Context::SetStatic>("setStatic"),
                          InstanceMethod<&Context::CancelObserve>("cancelObserve"),
+                         InstanceMethod<&Context::SetTokenBase>("setTokenBase"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
                          InstanceMethod<&Context::Separate>("separate"),
@@ -270,7 +271,7 @@ coap_response_t Context::OnResponse(coap_session_t* session, const coap_pdu_t*, 
   napi_value payload, options;
   ReadMessage(env, received, nullptr, self->inbox_, self->inboxSize_, &payload, &options);
   self->Invoke(self->onResponse_,
-               {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)),
+               {Number(env, wrapper->Id()), self->TokenKey(env, token.s, token.length),
                 Number(env, coap_pdu_get_code(received)), Number(env, coap_pdu_get_type(received)),
                 Number(env, coap_pdu_get_mid(received)), payload, options, from});
   return COAP_RESPONSE_OK;
@@ -282,7 +283,7 @@ void Context::OnBlockProgress(coap_session_t* session, const coap_bin_const_t* t
   Session* wrapper = Session::FromCoap(session);
   if (self == nullptr || !self->canCallJs_ || wrapper == nullptr || self->onProgress_.IsEmpty()) return;
   Napi::Env env = self->Env();
-  self->Invoke(self->onProgress_, {Number(env, wrapper->Id()), String(env, Hex(token->s, token->length)),
+  self->Invoke(self->onProgress_, {Number(env, wrapper->Id()), self->TokenKey(env, token->s, token->length),
                                    Number(env, (double)sofar), Number(env, (double)total), Number(env, upload)});
 }
 
@@ -298,7 +299,7 @@ void Context::OnNack(coap_session_t* session, const coap_pdu_t* sent, const coap
     return;
   }
   coap_bin_const_t token = coap_pdu_get_token(sent);
-  self->Invoke(self->onNack_, {Number(env, wrapper->Id()), String(env, Hex(token.s, token.length)), Number(env, reason),
+  self->Invoke(self->onNack_, {Number(env, wrapper->Id()), self->TokenKey(env, token.s, token.length), Number(env, reason),
                                String(env, RecentLog(session))});
 }
 
@@ -642,8 +643,9 @@ Napi::Value Context::CancelObserve(const Napi::CallbackInfo& info) {
   if (core_->Closed()) return Napi::Boolean::New(env, false);
   coap_session_t* session = Session::Unwrap(info[0].As<Napi::Object>())->Get();
   if (session == nullptr) return Napi::Boolean::New(env, false);
-  auto token = info[1].As<Napi::Buffer<uint8_t>>();
-  coap_binary_t bin{token.Length(), token.Data()};
+  uint8_t token[8];
+  WriteToken(token, info[1]);
+  coap_binary_t bin{sizeof token, token};
   int ok;
   {
     InLibcoap guard(*core_);
@@ -651,6 +653,30 @@ Napi::Value Context::CancelObserve(const Napi::CallbackInfo& info) {
   }
   core_->DrainDeferred();
   return Napi::Boolean::New(env, ok == 1);
+}
+
+Napi::Value Context::SetTokenBase(const Napi::CallbackInfo& info) {
+  auto base = info[0].As<Napi::Buffer<uint8_t>>();
+  std::memcpy(tokenBase_, base.Data(), std::min(base.Length(), sizeof tokenBase_));
+  return info.Env().Undefined();
+}
+
+void Context::WriteToken(uint8_t out[8], const Napi::Value& counter) const {
+  uint32_t n = counter.As<Napi::Number>().Uint32Value();
+  std::memcpy(out, tokenBase_, 4);
+  out[4] = (uint8_t)(n >> 24);
+  out[5] = (uint8_t)(n >> 16);
+  out[6] = (uint8_t)(n >> 8);
+  out[7] = (uint8_t)n;
+}
+
+// A token of ours reaches JS as its counter (a number: no string to make or hash per message);
+// anything else as hex, which no request of ours is keyed by.
+napi_value Context::TokenKey(napi_env env, const uint8_t* token, size_t length) const {
+  if (length == 8 && std::memcmp(token, tokenBase_, 4) == 0) {
+    return Number(env, (double)(((uint32_t)token[4] << 24) | ((uint32_t)token[5] << 16) | ((uint32_t)token[6] << 8) | token[7]));
+  }
+  return String(env, Hex(token, length));
 }
 
 Napi::Value Context::RegisterHandler(const Napi::CallbackInfo& info) {
@@ -673,10 +699,11 @@ Napi::Value Context::Send(const Napi::CallbackInfo& info) {
   if (session == nullptr) throw Napi::Error::New(env, "session has been released");
   auto type = (coap_pdu_type_t)info[1].As<Napi::Number>().Int32Value();
   auto code = (coap_pdu_code_t)info[2].As<Napi::Number>().Int32Value();
-  auto token = info[3].As<Napi::Buffer<uint8_t>>();
+  uint8_t token[8];
+  WriteToken(token, info[3]);
   coap_pdu_t* pdu = coap_new_pdu(type, code, session);
   if (pdu == nullptr) throw Napi::Error::New(env, "coap_new_pdu() failed");
-  if (!coap_add_token(pdu, token.Length(), token.Data())) {
+  if (!coap_add_token(pdu, sizeof token, token)) {
     coap_delete_pdu(pdu);
     throw Napi::RangeError::New(env, "token too long");
   }

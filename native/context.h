@@ -112,6 +112,10 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value JoinGroup(const Napi::CallbackInfo& info);
   Napi::Value SetStatic(const Napi::CallbackInfo& info);
   Napi::Value CancelObserve(const Napi::CallbackInfo& info);
+  Napi::Value SetTokenBase(const Napi::CallbackInfo& info);
+  // Our tokens are tokenBase_ + a 32-bit counter: JS keys its requests by the counter.
+  void WriteToken(uint8_t out[8], const Napi::Value& counter) const;
+  napi_value TokenKey(napi_env env, const uint8_t* token, size_t length) const;
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value CompleteAsync(const Napi::CallbackInfo& info);
   Napi::Value Separate(const Napi::CallbackInfo& info);
@@ -151,7 +155,8 @@ class Context : public Napi::ObjectWrap<Context> {
   // left behind by a failure path is harmless and dropped then.
   std::unordered_map<std::string, int32_t> heldKeys_;
   std::unordered_map<int32_t, coap_resource_t*> resources_;  // freed by coap_free_context
-  int32_t unknownId_ = -1;  // the resource for paths no other has (coap_resource_unknown_init2)
+  int32_t unknownId_ = -1;
+  uint8_t tokenBase_[4] = {0, 0, 0, 0};  // the resource for paths no other has (coap_resource_unknown_init2)
   std::unordered_map<int32_t, StaticRepresentation> statics_;
   // UTF-8 of a handler's string result (lib/core: INLINE_STRING UTF-16 units, 3 bytes each).
   char scratch_[4096];

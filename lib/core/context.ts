@@ -18,7 +18,7 @@ import {
   type PkiSniEntry, type PskSniEntry, type Secret, type ServerPki, type ServerPsk,
 } from '../security'
 import { channels, publishServerSessionsClosed, publishSessionEvent } from '../diagnostics'
-import { native, type NativeContext, type NativeHandlers, type NativeSession } from '../native'
+import { native, type NativeContext, type NativeHandlers, type NativeSession, type TokenKey } from '../native'
 import { eventNames, nackReasons, protoNumber, type SessionEventName } from './constants'
 import { AsyncQueue } from './async-queue'
 import { Observation } from './observation'
@@ -103,6 +103,7 @@ export class Context extends EventEmitter<{
   #pendingCount = 0
   #active = false
   #tokenBase = randomBytes(4)
+  #tokenHex = this.#tokenBase.toString('hex')
   #tokenCounter = randomBytes(4).readUInt32BE(0)
   #asyncSeq = 0
   #separateAfter = 0
@@ -122,6 +123,7 @@ export class Context extends EventEmitter<{
   constructor() {
     super()
     this.#native = new native.Context(Context.#handlers(new WeakRef(this)), this.#shared, INBOX)
+    this.#native.setTokenBase(this.#tokenBase)
     this.#native.setLimits(undefined, undefined, undefined, this.#maxBodySize)
   }
 
@@ -538,8 +540,7 @@ export class Context extends EventEmitter<{
     const { signal, timeout = 6000 } = options
     if (timeout === 0) throw new RangeError('multicast needs a timeout > 0: answers are collected until it ends')
     this.#registerSent(init.options)
-    const token = this.#newToken()
-    const key = token.toString('hex')
+    const key = this.#newToken()
     const cleanup = (): boolean => {
       if (!session.pending.delete(key)) return false
       clearTimeout(timer)
@@ -571,7 +572,7 @@ export class Context extends EventEmitter<{
     this.#updateActive()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      ctx.send(session.native, 1, Method[init.method], token, encodeOptions(init.options ?? []), init.payload)
+      ctx.send(session.native, 1, Method[init.method], key, encodeOptions(init.options ?? []), init.payload)
     } catch (err) {
       session.pending.get(key)?.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
     }
@@ -637,8 +638,7 @@ export class Context extends EventEmitter<{
     if (!session.valid) return Promise.reject(new CoapClosedError('session has been released'))
     const ctx = this.#native
     if (ctx === undefined) return Promise.reject(new CoapClosedError('context is closed'))
-    const token = this.#newToken()
-    const key = token.toString('hex')
+    const key = this.#newToken()
 
     const tracker = onProgress && progressTracker(onProgress, (err) => this.#report(err, undefined))
     const entry = new PendingSend(session, key, signal, tracker, this.#released)
@@ -648,7 +648,7 @@ export class Context extends EventEmitter<{
     entry.arm(timeout)
     this.#whenConnected(session, entry, () => {
       try {
-        ctx.send(session.native, non ? 1 : 0, method, token, flatOptions, payload)
+        ctx.send(session.native, non ? 1 : 0, method, key, flatOptions, payload)
       } catch (err) {
         entry.settle(new CoapSendError(`cannot send to ${session.remote}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
       }
@@ -662,12 +662,10 @@ export class Context extends EventEmitter<{
     this.#updateActive()
   }
 
-  #newToken(): Buffer {
-    const token = Buffer.allocUnsafe(8)
-    this.#tokenBase.copy(token, 0)
+  /** The next token: #tokenBase (set natively) followed by this counter, which keys the request. */
+  #newToken(): number {
     this.#tokenCounter = (this.#tokenCounter + 1) >>> 0
-    token.writeUInt32BE(this.#tokenCounter, 4)
-    return token
+    return this.#tokenCounter
   }
 
   /**
@@ -683,7 +681,7 @@ export class Context extends EventEmitter<{
     if (!session.valid) throw new CoapClosedError('session has been released')
     const { signal, timeout = 0 } = options
     const token = this.#newToken()
-    const key = token.toString('hex')
+    const key = token
     let timer: NodeJS.Timeout | undefined
     const cleanup = (): boolean => {
       if (!session.pending.delete(key)) return false
@@ -822,12 +820,12 @@ export class Context extends EventEmitter<{
     })
   }
 
-  #onResponse(sid: number, token: string, code: number, type: number, mid: number, inPayload?: Buffer | number, inOptions?: Buffer | number, from?: string): void {
+  #onResponse(sid: number, token: TokenKey, code: number, type: number, mid: number, inPayload?: Buffer | number, inOptions?: Buffer | number, from?: string): void {
     const pending = this.#sessions.get(sid)?.pending.get(token)
     if (pending === undefined) return
     const options = typeof inOptions === 'number' ? fromInbox(0, inOptions) : inOptions
     const payload = typeof inPayload === 'number' ? fromInbox(options?.length ?? 0, inPayload) : inPayload
-    const pdu = new Pdu(code, type, mid, token, payload, options)
+    const pdu = new Pdu(code, type, mid, token, payload, options, this.#tokenHex)
     // libcoap stopped a Block2 body over maxBodySize (the block it hands over says 4.13), or a
     // body came whole in one message (TCP) over it.
     if ((code === TOO_LARGE && pdu.option(23).length > 0) || (payload !== undefined && payload.length > this.#maxBodySize)) {
@@ -854,7 +852,7 @@ export class Context extends EventEmitter<{
     for (const settle of waiting.splice(0)) settle()
   }
 
-  #onNack(sid: number, token: string, reason: number, log: string): void {
+  #onNack(sid: number, token: TokenKey, reason: number, log: string): void {
     const session = this.#sessions.get(sid)
     const pending = session?.pending.get(token)
     if (!session || !pending) return

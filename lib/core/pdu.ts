@@ -28,21 +28,29 @@ export class Pdu {
   readonly type: MessageTypeName
   /** Message ID. */
   readonly mid: number
-  /** Token as lower-case hex. */
-  readonly token: string
   /** Body (empty Buffer when there is none). */
   readonly payload: Buffer
   #rawOptions: Buffer | undefined
   #options: CoapOption[] | undefined
+  // A token of ours arrives as its counter; the hex is made only if asked for.
+  #token: string | number
+  #tokenBase: string
 
   /** @internal */
-  constructor(code: number, type: number, mid: number, token: string, payload: Buffer | undefined, rawOptions: Buffer | undefined) {
+  constructor(code: number, type: number, mid: number, token: string | number, payload: Buffer | undefined, rawOptions: Buffer | undefined, tokenBase = '') {
     this.code = code
     this.type = typeName(type) ?? 'CON'
     this.mid = mid
-    this.token = token
+    this.#token = token
+    this.#tokenBase = tokenBase
     this.payload = payload ?? EMPTY
     this.#rawOptions = rawOptions
+  }
+
+  /** Token as lower-case hex. */
+  get token(): string {
+    if (typeof this.#token === 'number') this.#token = this.#tokenBase + this.#token.toString(16).padStart(8, '0')
+    return this.#token
   }
 
   /** Code in dotted form, e.g. `'2.05'`. */

@@ -23,7 +23,7 @@ export class PendingSend implements PendingRequest {
 
   constructor(
     readonly session: Session,
-    readonly key: string,
+    readonly key: number,
     readonly signal: AbortSignal | undefined,
     readonly tracker: ProgressTracker | undefined,
     readonly released: () => void,

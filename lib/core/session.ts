@@ -99,7 +99,7 @@ export class Session extends EventEmitter<{ event: [SessionEventName] }> {
   /** @internal */
   readonly native: NativeSession
   /** @internal */
-  readonly pending = new Map<string, PendingRequest>()
+  readonly pending = new Map<string | number, PendingRequest>()
   /** @internal the session got as far as 'session-connected' / 'dtls-connected' */
   _wasEstablished = false
   /** @internal the TCP connection under a TLS/WSS session was made ('tcp-connected') */
