@@ -46,8 +46,8 @@ async function load(port, pid, { path: uriPath = 'x', sockets = 64, concurrency 
  * over one session; resolves with its JSON plus the server's CPU µs/request.
  */
 async function cLoad(uri, pid, { concurrency = 64, duration = DURATION } = {}) {
-  const running = run(BENCH_CLIENT, ['--uri', uri, '--concurrency', String(concurrency), '--sessions', '1', '--duration', String(duration),
-    '--warmup', String(WARMUP), '--psk-identity', 'bench', '--psk-key', 'bench-key'], { timeoutMs: (duration + WARMUP + 30) * 1000 })
+  const running = run(...onCore(0, BENCH_CLIENT, ['--uri', uri, '--concurrency', String(concurrency), '--sessions', '1', '--duration', String(duration),
+    '--warmup', String(WARMUP), '--psk-identity', 'bench', '--psk-key', 'bench-key']), { timeoutMs: (duration + WARMUP + 30) * 1000 })
   running.catch(() => undefined) // awaited below; a failure during the wait must not go unhandled
   // The client primes its session (handshake, CSM) before its warm-up: wait for the warm-up to
   // be under way before reading the server's CPU (priming is bounded by 10 s; on loopback it
@@ -67,13 +67,23 @@ async function cLoad(uri, pid, { concurrency = 64, duration = DURATION } = {}) {
 /** Our client (bench/peers/ours-client.js) against `url`, 64 in flight; with server CPU µs/request. */
 async function oursLoad(url, pid, psk = []) {
   const cpu0 = cpuSeconds(pid)
-  const r = JSON.parse(await run(process.execPath, [path.join(PEERS, 'ours-client.js'), url, '64', String(DURATION), ...psk], { timeoutMs: (DURATION + 30) * 1000 }))
+  const r = JSON.parse(await run(...onCore(0, process.execPath, [path.join(PEERS, 'ours-client.js'), url, '64', String(DURATION), ...psk]), { timeoutMs: (DURATION + 30) * 1000 }))
   return { ...r, cpu_us_per_request: ((cpuSeconds(pid) - cpu0) * 1e6) / r.responses }
 }
 
 /** Starts a server: `argv` an array (the server prints "ready <port>") or a function of the port. */
 function launch(file, argv) {
   return typeof argv === 'function' ? startOnFreePort(file, argv) : start(file, argv)
+}
+
+// Client/server pairs on two cores: the scheduler otherwise moves both (and Node's GC threads)
+// around, and a pair's throughput swings by ±10 % between runs. Every pair is pinned the same
+// way, server on core 1 and client on core 0 (taskset execs the program: same pid).
+const PIN = os.cpus().length >= 2 && fs.existsSync('/usr/bin/taskset')
+/** `[file, argv]` run on `core` when pinning is available. */
+function onCore(core, file, argv) {
+  if (!PIN) return [file, argv]
+  return ['/usr/bin/taskset', typeof argv === 'function' ? (port) => ['-c', String(core), file, ...argv(port)] : ['-c', String(core), file, ...argv]]
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -105,7 +115,7 @@ async function compare(systems, loadOptions) {
   }
 }
 
-const PAIRS_NOTE = "Median of interleaved rounds. The C client is bench/coap-bench-client (libcoap, one session); the pair ratio compares our client and server with libcoap's client and coap-server."
+const PAIRS_NOTE = "Median of interleaved rounds, servers pinned to core 1 and clients to core 0 (taskset) when the machine has two cores. The C client is bench/coap-bench-client (libcoap, one session); the pair ratio compares our client and server with libcoap's client and coap-server."
 
 /**
  * Loads our server and libcoap's coap-server over `scheme` (one session, 64 in flight) with
@@ -113,8 +123,9 @@ const PAIRS_NOTE = "Median of interleaved rounds. The C client is bench/coap-ben
  * coap-server listens on `cPort(port)` for the scheme (its DTLS port is its UDP port + 1).
  */
 async function pairs(scheme, cPort) {
-  const oursServer = await launch(...Object.values(ours('handler', scheme)))
-  const cServer = await launch(COAP_SERVER, (port) => ['-A', '127.0.0.1', '-p', String(port), '-k', 'bench-key'])
+  const o = ours('handler', scheme)
+  const oursServer = await launch(...onCore(1, o.file, o.argv))
+  const cServer = await launch(...onCore(1, COAP_SERVER, (port) => ['-A', '127.0.0.1', '-p', String(port), '-k', 'bench-key']))
   try {
     const runs = [
       { system: `C client -> ours (${scheme}://)`, go: () => cLoad(`${scheme}://127.0.0.1:${oursServer.port}/x`, oursServer.child.pid) },
