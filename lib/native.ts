@@ -75,6 +75,8 @@ export interface NativeContext {
   cancelObserve(session: NativeSession, token: number): boolean
   /** The 4 bytes every token of this context starts with; requests name the rest (a counter). */
   setTokenBase(base: Buffer): void
+  /** Stops libcoap retransmitting a request that ended in JS (timeout, abort). */
+  cancelRequest(session: NativeSession, token: number): void
   registerHandler(id: number, method: number): void
   send(session: NativeSession, type: number, code: number, token: number, options?: Buffer, payload?: Buffer): number
   completeAsync(id: number, code: number, contentFormat: number, payload?: Buffer, options?: Buffer): boolean

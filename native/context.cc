@@ -17,6 +17,10 @@
 #include "session.h"
 #include "util.h"
 
+// libcoap's own (coap_net_internal.h, not in its public headers): drops a session's queued
+// messages with a token, as libcoap does for a cancelled observation.
+extern "C" void coap_cancel_all_messages(coap_context_t* context, coap_session_t* session, coap_bin_const_t* token);
+
 namespace coapnode {
 
 using namespace detail;
@@ -47,6 +51,7 @@ Napi::Function Context::Define(Napi::Env env) {
                          InstanceMethod<&Context::SetStatic>("setStatic"),
                          InstanceMethod<&Context::CancelObserve>("cancelObserve"),
                          InstanceMethod<&Context::SetTokenBase>("setTokenBase"),
+                         InstanceMethod<&Context::CancelRequest>("cancelRequest"),
                          InstanceMethod<&Context::Send>("send"),
                          InstanceMethod<&Context::CompleteAsync>("completeAsync"),
                          InstanceMethod<&Context::Separate>("separate"),
@@ -653,6 +658,23 @@ Napi::Value Context::CancelObserve(const Napi::CallbackInfo& info) {
   }
   core_->DrainDeferred();
   return Napi::Boolean::New(env, ok == 1);
+}
+
+Napi::Value Context::CancelRequest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (core_->Closed()) return env.Undefined();
+  coap_session_t* session = Session::Unwrap(info[0].As<Napi::Object>())->Get();
+  if (session == nullptr) return env.Undefined();
+  uint8_t token[8];
+  WriteToken(token, info[1]);
+  coap_bin_const_t bin{sizeof token, token};
+  {
+    // Its retransmissions stop, and (NSTART) the next request waiting behind it goes out.
+    InLibcoap guard(*core_);
+    coap_cancel_all_messages(core_->ctx, session, &bin);
+  }
+  core_->DrainDeferred();
+  return env.Undefined();
 }
 
 Napi::Value Context::SetTokenBase(const Napi::CallbackInfo& info) {

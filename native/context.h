@@ -113,6 +113,7 @@ class Context : public Napi::ObjectWrap<Context> {
   Napi::Value SetStatic(const Napi::CallbackInfo& info);
   Napi::Value CancelObserve(const Napi::CallbackInfo& info);
   Napi::Value SetTokenBase(const Napi::CallbackInfo& info);
+  Napi::Value CancelRequest(const Napi::CallbackInfo& info);
   // Our tokens are tokenBase_ + a 32-bit counter: JS keys its requests by the counter.
   void WriteToken(uint8_t out[8], const Napi::Value& counter) const;
   napi_value TokenKey(napi_env env, const uint8_t* token, size_t length) const;

@@ -588,6 +588,41 @@ describe.each(families)('client ↔ server over UDP/$name', ({ host, type }) => 
   })
 })
 
+// NSTART is 1: libcoap sends a request to a peer only once the one before it is answered or
+// given up. A request that timed out in JS is given up in libcoap too (no more retransmissions),
+// so the next one goes out at once instead of ~93 s of retransmissions later.
+describe('a request that timed out', () => {
+  it('is not retransmitted any more and does not hold up the next request to the same peer', async () => {
+    const sock = dgram.createSocket('udp4')
+    cleanups.push(() => new Promise<void>((resolve) => sock.close(() => resolve())))
+    const seen: string[] = []
+    sock.on('message', (m, r) => {
+      const tkl = m[0]! & 0x0f
+      const token = m.subarray(4, 4 + tkl).toString('hex')
+      seen.push(token)
+      if (seen.length === 1) return // the first request is never answered
+      sock.send(Buffer.concat([Buffer.from([0x60 | tkl, 0x45, m[2]!, m[3]!]), m.subarray(4, 4 + tkl), Buffer.from([0xff, 0x68, 0x69])]), r.port, r.address)
+    })
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()))
+    const client = newClient({ parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
+    const url = `coap://127.0.0.1:${sock.address().port}/x`
+    await expectCoapError(client.get(url, { timeout: 300 }), 'ERR_COAP_TIMEOUT')
+    const started = Date.now()
+    const res = await client.get(url, { timeout: 3000 })
+    expect(res.text()).toBe('hi')
+    expect(Date.now() - started, 'the second request was not queued behind the first').toBeLessThan(500)
+    // Past the first retransmission time (1 s): the first request's token was sent only once.
+    await sleep(1300)
+    expect(seen.filter((t) => t === seen[0])).toHaveLength(1)
+    // An aborted request is given up the same way.
+    const ctl = new AbortController()
+    const aborted = client.get(url, { signal: ctl.signal })
+    ctl.abort()
+    await expectCoapError(aborted, 'ERR_COAP_ABORTED')
+    expect((await client.get(url, { timeout: 3000 })).text()).toBe('hi')
+  })
+})
+
 describe('separate response threshold (separateResponseAfter)', () => {
   async function serve(after?: number): Promise<{ port: number; calls: () => number }> {
     const server = new CoapServer({ listen: 'coap://127.0.0.1:0', ...(after === undefined ? {} : { separateResponseAfter: after }) })

@@ -641,7 +641,7 @@ export class Context extends EventEmitter<{
     const key = this.#newToken()
 
     const tracker = onProgress && progressTracker(onProgress, (err) => this.#report(err, undefined))
-    const entry = new PendingSend(session, key, signal, tracker, this.#released)
+    const entry = new PendingSend(session, key, signal, tracker, this.#released, this.#cancel)
     session.pending.set(key, entry)
     this.#pendingCount++
     this.#updateActive()
@@ -654,6 +654,12 @@ export class Context extends EventEmitter<{
       }
     })
     return entry.promise
+  }
+
+  // A request JS gave up on: libcoap would go on retransmitting it for up to ~93 s, and with
+  // NSTART 1 every later request to that peer would wait behind it.
+  readonly #cancel = (p: PendingSend): void => {
+    if (p.session.valid && p.session.pending.has(p.key)) this.#native?.cancelRequest(p.session.native, p.key)
   }
 
   // A request settled: one function for all of them (PendingSend).

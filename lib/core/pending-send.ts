@@ -27,6 +27,8 @@ export class PendingSend implements PendingRequest {
     readonly signal: AbortSignal | undefined,
     readonly tracker: ProgressTracker | undefined,
     readonly released: () => void,
+    /** Called when JS gives up on the request (timeout, abort): libcoap must stop sending it. */
+    readonly cancel: (p: PendingSend) => void,
   ) {
     this.promise = new Promise<Pdu>((resolve, reject) => {
       this.#resolve = resolve
@@ -40,7 +42,10 @@ export class PendingSend implements PendingRequest {
     if (ms > 0) this.#timer = setTimeout(expire, ms, this, ms)
     const signal = this.signal
     if (signal !== undefined) {
-      this.#onAbort = () => this.settle(new CoapAbortedError('request aborted', { cause: signal.reason }))
+      this.#onAbort = () => {
+        this.cancel(this)
+        this.settle(new CoapAbortedError('request aborted', { cause: signal.reason }))
+      }
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
@@ -60,6 +65,7 @@ export class PendingSend implements PendingRequest {
 }
 
 function expire(p: PendingSend, ms: number): void {
+  p.cancel(p)
   const session = p.session
   const proto = session.proto ?? 'udp'
   const unfinished = session.state !== 'established'

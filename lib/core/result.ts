@@ -33,7 +33,8 @@ export function encodeResult(method: number, result: HandlerResult, what: string
   const body = bodyOf(payload)
   if (payload !== undefined && body === undefined) throw new TypeError(`${what} returned a payload of type ${typeof payload}; use a string or Buffer`)
   const wire = code === undefined ? DEFAULT_CODE[method]! : parseCode(code, 'code')
-  if (wire < 64) throw new RangeError(`${what} returned code ${String(code)}, which is not a response code`)
+  // Responses are classes 2-5; libcoap drops anything else unanswered (6.xx, and 7.xx signals on UDP).
+  if (wire < 64 || wire >= 192) throw new RangeError(`${what} returned code ${String(code)}, which is not a response code (2.xx-5.xx)`)
   const cf = contentFormat === null ? -1 : contentFormat === undefined ? (typeof payload === 'string' ? 0 : -1) : parseContentFormat(contentFormat)
   const list: Array<[number, Buffer]> = []
   appendOptions(list, options, 'options')
