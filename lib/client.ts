@@ -259,6 +259,8 @@ export class CoapClient {
     } catch (err) {
       if (err instanceof CoapError && FATAL_TO_SESSION.has(err.code)) this.#drop(uri.origin, session)
       throw err
+    } finally {
+      this.#releaseIfRetired(session)
     }
   }
 
@@ -335,6 +337,7 @@ export class CoapClient {
         if (!delivered || failures + 1 >= OBSERVE_RETRIES || this.context.closed) throw err
       } finally {
         await observation.return()
+        this.#releaseIfRetired(session)
       }
     }
   }
@@ -447,7 +450,7 @@ export class CoapClient {
       }
       throw err
     } finally {
-      if (session !== undefined && this.#retired.has(session) && session.pending.size === 0 && session.valid) session.release()
+      if (session !== undefined) this.#releaseIfRetired(session)
     }
   }
 
@@ -513,9 +516,14 @@ export class CoapClient {
     void this.#sessions.get(origin)?.then((s) => {
       if (s !== session) return
       this.#sessions.delete(origin)
-      // A retired session is released by the last request that settles on it (request()).
+      // A retired session is released by whatever settles last on it (#releaseIfRetired).
       if (!whenIdle) session.release()
     }, () => undefined)
+  }
+
+  // Whatever settles last on a retired session (request, observation or ping) releases it.
+  #releaseIfRetired(session: Session): void {
+    if (this.#retired.has(session) && session.pending.size === 0 && session.valid) session.release()
   }
 
   #session(uri: CoapUri): Promise<Session> {

@@ -20,6 +20,7 @@
 // libcoap's own (coap_net_internal.h, not in its public headers): drops a session's queued
 // messages with a token, as libcoap does for a cancelled observation.
 extern "C" void coap_cancel_all_messages(coap_context_t* context, coap_session_t* session, coap_bin_const_t* token);
+extern "C" void coap_cancel_delayed_messages(coap_session_t* session, coap_bin_const_t* token);
 
 namespace coapnode {
 
@@ -669,9 +670,11 @@ Napi::Value Context::CancelRequest(const Napi::CallbackInfo& info) {
   WriteToken(token, info[1]);
   coap_bin_const_t bin{sizeof token, token};
   {
-    // Its retransmissions stop, and (NSTART) the next request waiting behind it goes out.
+    // Its retransmissions stop, and (NSTART) the next request waiting behind it goes out; one
+    // still waiting for its turn is withdrawn (patch 0020), so an abort means never sent.
     InLibcoap guard(*core_);
     coap_cancel_all_messages(core_->ctx, session, &bin);
+    coap_cancel_delayed_messages(session, &bin);
   }
   core_->DrainDeferred();
   return env.Undefined();

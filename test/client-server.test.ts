@@ -621,7 +621,78 @@ describe('a request that timed out', () => {
     await expectCoapError(aborted, 'ERR_COAP_ABORTED')
     expect((await client.get(url, { timeout: 3000 })).text()).toBe('hi')
   })
+
+  it('aborted while waiting for its turn, is never sent', async () => {
+    const { sock, seen } = await rawPeer((m, token, reply) => {
+      if (seen.length > 1) reply(Buffer.concat([Buffer.from([0x60 | token.length, 0x45, m[2]!, m[3]!]), token, Buffer.from([0xff, 0x68, 0x69])]))
+    })
+    const client = newClient({ parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
+    const url = `coap://127.0.0.1:${sock.address().port}/x`
+    const first = client.get(url, { timeout: 600 }) // never answered: the next one waits (NSTART 1)
+    const ctl = new AbortController()
+    const second = client.get(url, { signal: ctl.signal })
+    await sleep(50)
+    ctl.abort()
+    await expectCoapError(second, 'ERR_COAP_ABORTED')
+    await expectCoapError(first, 'ERR_COAP_TIMEOUT')
+    expect((await client.get(url, { timeout: 3000 })).text()).toBe('hi')
+    expect(seen, 'the peer saw the first and the third request only').toHaveLength(2)
+  })
+
+  it('does not make requests queued after it retransmit early', async () => {
+    const b = await rawPeer(() => undefined)
+    const a = await rawPeer(() => undefined)
+    const client = newClient({ parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
+    const first = client.get(`coap://127.0.0.1:${a.sock.address().port}/x`, { timeout: 600 })
+    await sleep(300)
+    const second = client.get(`coap://127.0.0.1:${b.sock.address().port}/x`, { timeout: 1600 })
+    await expectCoapError(first, 'ERR_COAP_TIMEOUT')
+    await expectCoapError(second, 'ERR_COAP_TIMEOUT')
+    // Sent at 300 ms, retransmitted 1 s later (not when the first one was given up at 600 ms).
+    expect(b.at.length).toBe(2)
+    expect(b.at[1]! - b.at[0]!).toBeGreaterThan(850)
+  })
 })
+
+// A NON message's MID is its sender's own: one that happens to equal the MID of our pending CON
+// (two independent counters cross now and then) must not take that CON off the send queue. In
+// libcoap 4.3.5 it did (patch 0019): the request was never retransmitted nor given up, and with
+// NSTART 1 every later request to that peer waited behind it for good.
+describe('a NON message with the MID of a pending request', () => {
+  it('leaves that request to be retransmitted and answered, and the next one flows', async () => {
+    const { sock, seen } = await rawPeer((m, token, reply) => {
+      if (seen.length === 1) {
+        // A NON 2.05 with another token (as a notification would be) and the request's MID.
+        reply(Buffer.from([0x51, 0x45, m[2]!, m[3]!, 0x99, 0xff, 0x6e]))
+        return
+      }
+      reply(Buffer.concat([Buffer.from([0x60 | token.length, 0x45, m[2]!, m[3]!]), token, Buffer.from([0xff, 0x68, 0x69])]))
+    })
+    const client = newClient({ parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
+    const url = `coap://127.0.0.1:${sock.address().port}/x`
+    const res = await client.get(url, { timeout: 3000 })
+    expect(res.text()).toBe('hi')
+    expect(seen[1], 'the request was retransmitted').toBe(seen[0])
+    expect((await client.get(url, { timeout: 3000 })).text()).toBe('hi')
+  })
+})
+
+/** A UDP peer on loopback that records the token and arrival time of each CON it gets. */
+async function rawPeer(onCon: (m: Buffer, token: Buffer, reply: (b: Buffer) => void) => void): Promise<{ sock: dgram.Socket; seen: string[]; at: number[] }> {
+  const sock = dgram.createSocket('udp4')
+  cleanups.push(() => new Promise<void>((resolve) => sock.close(() => resolve())))
+  const seen: string[] = []
+  const at: number[] = []
+  sock.on('message', (m, r) => {
+    if (m.length < 4 || (m[0]! & 0x30) !== 0) return // only CONs: not the client's RSTs or ACKs
+    const token = m.subarray(4, 4 + (m[0]! & 0x0f))
+    seen.push(token.toString('hex'))
+    at.push(Date.now())
+    onCon(m, token, (b) => sock.send(b, r.port, r.address))
+  })
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()))
+  return { sock, seen, at }
+}
 
 describe('separate response threshold (separateResponseAfter)', () => {
   async function serve(after?: number): Promise<{ port: number; calls: () => number }> {

@@ -4,6 +4,7 @@
 // mid-exchange keeps serving. The peer that dies always runs in a child process, so the kill is a
 // real crash (no close(), no FIN from our code, no DTLS close_notify).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import * as diagnosticsChannel from 'node:diagnostics_channel'
 import * as path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CoapClient, CoapError, CoapServer } from '../dist/index.js'
@@ -225,6 +226,35 @@ describe('dtls: the same client after a server restart', () => {
     expect(first).toMatchObject({ ok: false, code: 'ERR_COAP_TIMEOUT' })
     const next = await outcome(client.get(url, { timeout: 3000 }), Date.now())
     expect(next).toMatchObject({ ok: true, code: '2.05' })
+  })
+
+  it('the dropped session is released once an observation that still waited on it ends', { timeout: 15_000 }, async () => {
+    const port = await portFor('dtls')
+    const url = (p: string) => `coaps://${HOST}:${port}${p}`
+    let server = await ourServer('dtls', port)
+    const client = clientFor('dtls')
+    const closed: unknown[] = []
+    const onClose = (m: unknown): void => {
+      if ((m as { session: { context: unknown } }).session.context === client.context) closed.push(m)
+    }
+    diagnosticsChannel.subscribe('libcoap:session:close', onClose)
+    cleanups.push(() => diagnosticsChannel.unsubscribe('libcoap:session:close', onClose))
+    const ctl = new AbortController()
+    const values: string[] = []
+    const watching = (async () => {
+      for await (const res of client.observe(url('/count'), { signal: ctl.signal })) values.push(res.text())
+    })().catch((err: unknown) => err)
+    for (let i = 0; i < 100 && values.length === 0; i++) await sleep(20)
+    expect(values.length, 'no notification before the restart').toBeGreaterThan(0)
+    await server.kill()
+    server = await ourServer('dtls', port)
+    expect(await outcome(client.get(url('/hello'), { timeout: 1500 }), Date.now())).toMatchObject({ ok: false, code: 'ERR_COAP_TIMEOUT' })
+    expect(closed, 'released while the observation still waited on it').toHaveLength(0)
+    expect((await client.get(url('/hello'), { timeout: 3000 })).code).toBe('2.05')
+    ctl.abort()
+    expect(await watching).toMatchObject({ code: 'ERR_COAP_ABORTED' })
+    for (let i = 0; i < 100 && closed.length === 0; i++) await sleep(20)
+    expect(closed, 'the dropped session was never released').toHaveLength(1)
   })
 })
 

@@ -1,7 +1,7 @@
 // A CoapServer in its own process, for test/faults.test.ts to SIGKILL mid-exchange and start again
 // on the same port: `node crash-server.mjs <listen-url> [pskKey]`.
 // /slow answers after 2 s, so requests to it are surely in flight when the process dies; /hello
-// answers at once. stdout carries "listening <port>" once bound and "req <path>" as each request
+// answers at once; /count is observable (a notification every 200 ms). stdout carries "listening <port>" once bound and "req <path>" as each request
 // reaches a handler, so the test kills at a known point rather than after a guessed sleep.
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
@@ -24,6 +24,12 @@ server.resource('/slow').get(async () => {
   await new Promise((resolve) => setTimeout(resolve, 2000))
   return 'slow'
 })
+let ticks = 0
+const count = server.resource('/count', { observable: true }).get(() => String(ticks))
+setInterval(() => {
+  ticks++
+  count.notify()
+}, 200)
 server.on('error', (err) => say(`error ${err?.code ?? ''} ${err?.message ?? err}`))
 const [ep] = await server.listen()
 say(`listening ${ep.port}`)
