@@ -1,6 +1,7 @@
 // Observe (RFC 7641) through libcoap: server notify(), client async iteration, deregistration,
 // and interop with libcoap's coap-server (/time) and coap-client (-s).
 import { spawn, type ChildProcess } from 'node:child_process'
+import * as dgram from 'node:dgram'
 import { once } from 'node:events'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -285,5 +286,51 @@ describe('observeStream(): the EventEmitter form', () => {
     expect(seen).toEqual(['0', '1', '2'])
     await waitFor(() => resource.observers === 0, 3000, 'the deregistration')
     expect(resource.notify()).toBe(false)
+  })
+})
+
+// The server side of patch 0019: libcoap took its pending CON notification off the send queue
+// when the observer sent a NON message that happened to carry the same MID. The notification
+// was never retransmitted, con_active stayed up, and once COAP_OBS_MAX_NON NON notifications had
+// gone out that observer got nothing more, for good.
+describe('a NON message with the MID of a pending CON notification', () => {
+  it('leaves the notification to be retransmitted, and notifications go on', { timeout: 15_000 }, async () => {
+    const server = new CoapServer({ listen: 'coap://127.0.0.1:0', parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
+    cleanups.push(() => server.close())
+    let n = 0
+    const res = server.resource('/n', { observable: true }).get(() => String(n))
+    const [ep] = await server.listen()
+    const timer = setInterval(() => {
+      n++
+      res.notify()
+    }, 40)
+    cleanups.push(() => clearInterval(timer))
+    const sock = dgram.createSocket('udp4')
+    cleanups.push(() => new Promise<void>((resolve) => sock.close(() => resolve())))
+    const send = (b: Buffer): void => sock.send(b, ep.port, '127.0.0.1')
+    let injected: number | undefined // the MID of the CON notification we answered with a NON
+    const conMids: number[] = []
+    let after = 0 // notifications received after that CON's retransmission
+    sock.on('message', (m) => {
+      const type = (m[0]! >> 4) & 3
+      const mid = m.readUInt16BE(2)
+      const token = m.subarray(4, 4 + (m[0]! & 0x0f))
+      if (token.length !== 1 || token[0] !== 0x01 || m[1] !== 0x45) return // not a notification of ours
+      if (type === 0) conMids.push(mid)
+      if (injected !== undefined && conMids.filter((x) => x === injected).length > 1) after++
+      if (type !== 0) return
+      if (injected === undefined) {
+        injected = mid
+        // A NON GET (token 0x02, Uri-Path "n") with the same MID; the CON itself is not ACKed.
+        send(Buffer.from([0x51, 0x01, m[2]!, m[3]!, 0x02, 0xb1, 0x6e]))
+        return
+      }
+      send(Buffer.from([0x60, 0x00, m[2]!, m[3]!])) // ACK
+    })
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()))
+    // CON GET /n with Observe 0, token 0x01.
+    send(Buffer.from([0x41, 0x01, 0x10, 0x00, 0x01, 0x60, 0x51, 0x6e]))
+    await waitFor(() => after >= 10, 8000, 'notifications after the retransmitted CON notification')
+    expect(conMids.filter((x) => x === injected).length, 'the CON notification was retransmitted').toBeGreaterThanOrEqual(2)
   })
 })

@@ -45,6 +45,6 @@ createInterface({ input: process.stdin })
     // A full collection first: the heap figure is then what is alive, not when V8 last ran.
     globalThis.gc?.()
     const m = process.memoryUsage()
-    process.stdout.write(JSON.stringify({ stats: { ...counters, observers: counter.observers, heapUsed: m.heapUsed, external: m.external } }) + '\n')
+    process.stdout.write(JSON.stringify({ stats: { ...counters, observers: counter.observers, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external } }) + '\n')
   })
   .on('close', () => server.close().finally(() => process.exit(0)))

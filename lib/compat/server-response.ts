@@ -78,11 +78,27 @@ abstract class ResponseBase extends Writable {
     return this
   }
 
-  /** Finishes the response; calling it again does nothing (node-coap would emit an error). */
+  /**
+   * Finishes the response, writing a final `chunk` first; calling it again does nothing
+   * (node-coap would emit an error). On an `ObserveWriteStream` it stops your writes, and the
+   * client stays registered until it leaves.
+   */
   override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
     if (this.writableEnded) return this
-    return super.end(chunk as never, encoding as never, cb as never)
+    super.end(chunk as never, encoding as never, cb as never)
+    // Every chunk has reached _write already (nothing was buffered): answer now, not a tick later.
+    if (this.writableLength === 0) this._finish()
+    return this
   }
+
+  /** @internal */
+  override _final(callback: (error?: Error | null) => void): void {
+    this._finish()
+    callback()
+  }
+
+  /** Sends what the response has to send at its end; runs once however it is reached. @internal */
+  protected abstract _finish(): void
 }
 
 /**
@@ -119,22 +135,8 @@ export class ServerResponse extends ResponseBase {
     callback()
   }
 
-  /** Finishes the response; calling it again does nothing (node-coap would emit an error). */
-  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
-    if (this.writableEnded) return this
-    super.end(chunk, encoding, cb)
-    // Every chunk has reached _write already (nothing was buffered): answer now, not a tick later.
-    if (this.writableLength === 0) this.#finish()
-    return this
-  }
-
   /** @internal */
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#finish()
-    callback()
-  }
-
-  #finish(): void {
+  protected override _finish(): void {
     if (this.#finished) return
     this.#finished = true
     this.#done(answer(this.code, this._options, Buffer.concat(this.#chunks)))
@@ -225,21 +227,8 @@ export class ObserveWriteStream extends ResponseBase {
     callback()
   }
 
-  /** Stops writing (a final `chunk` is sent first); the client stays registered until it leaves. */
-  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
-    if (this.writableEnded) return this
-    super.end(chunk, encoding, cb)
-    if (this.writableLength === 0) this.#answerIfNot()
-    return this
-  }
-
-  /** @internal */
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#answerIfNot()
-    callback()
-  }
-
-  #answerIfNot(): void {
+  /** The registration is answered (with no payload) if nothing was written. @internal */
+  protected override _finish(): void {
     if (this.#last !== undefined) return
     this.#last = answer(this.code, this._options, Buffer.alloc(0))
     this.#first(this.#last)
