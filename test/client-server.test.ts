@@ -593,17 +593,10 @@ describe.each(families)('client ↔ server over UDP/$name', ({ host, type }) => 
 // so the next one goes out at once instead of ~93 s of retransmissions later.
 describe('a request that timed out', () => {
   it('is not retransmitted any more and does not hold up the next request to the same peer', async () => {
-    const sock = dgram.createSocket('udp4')
-    cleanups.push(() => new Promise<void>((resolve) => sock.close(() => resolve())))
-    const seen: string[] = []
-    sock.on('message', (m, r) => {
-      const tkl = m[0]! & 0x0f
-      const token = m.subarray(4, 4 + tkl).toString('hex')
-      seen.push(token)
+    const { sock, seen } = await rawPeer((m, token, reply) => {
       if (seen.length === 1) return // the first request is never answered
-      sock.send(Buffer.concat([Buffer.from([0x60 | tkl, 0x45, m[2]!, m[3]!]), m.subarray(4, 4 + tkl), Buffer.from([0xff, 0x68, 0x69])]), r.port, r.address)
+      reply(Buffer.concat([Buffer.from([0x60 | token.length, 0x45, m[2]!, m[3]!]), token, Buffer.from([0xff, 0x68, 0x69])]))
     })
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()))
     const client = newClient({ parameters: { ackTimeout: 1, ackRandomFactor: 1 } })
     const url = `coap://127.0.0.1:${sock.address().port}/x`
     await expectCoapError(client.get(url, { timeout: 300 }), 'ERR_COAP_TIMEOUT')

@@ -1,8 +1,9 @@
 // A CoapServer in its own process, for test/faults.test.ts to SIGKILL mid-exchange and start again
 // on the same port: `node crash-server.mjs <listen-url> [pskKey]`.
 // /slow answers after 2 s, so requests to it are surely in flight when the process dies; /hello
-// answers at once; /count is observable (a notification every 200 ms). stdout carries "listening <port>" once bound and "req <path>" as each request
-// reaches a handler, so the test kills at a known point rather than after a guessed sleep.
+// answers at once; /count is observable (a notification every 200 ms). stdout carries
+// "listening <port>" once bound and "req <path>" as each request reaches a handler, so the test
+// kills at a known point rather than after a guessed sleep.
 import { createRequire } from 'node:module'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
