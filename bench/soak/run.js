@@ -214,6 +214,8 @@ function report(samples, seconds) {
     minutes: +(seconds / 60).toFixed(1), operations: totalOps, failed, perSecond: Math.round(totalOps / seconds),
     rssStart: samples[0].rss, rssEnd: samples[samples.length - 1].rss, rssMax: Math.max(...samples.map((s) => s.rss)),
     rssSlopeSecondHalfPerHour: slopePerHour(second, 'rss'), heapSlopeSecondHalfPerHour: slopePerHour(second, 'heapUsed'),
+    // V8 grows its reserved heap in steps under load; RSS without it is what would show a native leak.
+    outsideHeapSlopeSecondHalfPerHour: slopePerHour(second.map((s) => ({ t: s.t, y: s.rss - s.heapTotal })), 'y'),
     fdsMin: Math.min(...samples.map((s) => s.fds)), fdsMax: Math.max(...samples.map((s) => s.fds)),
     fdsStart: samples[0].fds, fdsEnd: samples[samples.length - 1].fds,
   }
@@ -230,6 +232,7 @@ function report(samples, seconds) {
     '| measure | value |', '|---|---|',
     `| server RSS start → end (max) | ${mib(summary.rssStart)} → ${mib(summary.rssEnd)} MiB (${mib(summary.rssMax)}) |`,
     `| server RSS trend, second half | ${mib(summary.rssSlopeSecondHalfPerHour)} MiB/hour |`,
+    `| server RSS outside the V8 heap trend, second half | ${mib(summary.outsideHeapSlopeSecondHalfPerHour)} MiB/hour |`,
     `| server JS heap trend, second half | ${mib(summary.heapSlopeSecondHalfPerHour)} MiB/hour |`,
     `| server fds start → end (min–max) | ${summary.fdsStart} → ${summary.fdsEnd} (${summary.fdsMin}–${summary.fdsMax}) |`,
     '', '| operation | ok | failed |', '|---|---|---|',
@@ -242,7 +245,7 @@ function report(samples, seconds) {
     '',
   ]
   fs.writeFileSync(`${base}.md`, lines.join('\n'))
-  console.log(lines.slice(0, 12).join('\n'))
+  console.log(lines.slice(0, 13).join('\n'))
   console.log(`written ${base}.json and .md`)
   if (failed > 0) process.exitCode = 1
 }
