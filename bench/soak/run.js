@@ -194,13 +194,13 @@ async function main() {
   report(samples, (Date.now() - started) / 1000)
 }
 
-/** Least-squares slope of y over t (per hour). */
-function slopePerHour(points, key) {
+/** Least-squares slope of value(sample) over t (per hour). */
+function slopePerHour(points, value) {
   const n = points.length
   if (n < 2) return 0
   const mt = points.reduce((a, p) => a + p.t, 0) / n
-  const my = points.reduce((a, p) => a + p[key], 0) / n
-  const num = points.reduce((a, p) => a + (p.t - mt) * (p[key] - my), 0)
+  const my = points.reduce((a, p) => a + value(p), 0) / n
+  const num = points.reduce((a, p) => a + (p.t - mt) * (value(p) - my), 0)
   const den = points.reduce((a, p) => a + (p.t - mt) ** 2, 0)
   return den === 0 ? 0 : (num / den) * 3600
 }
@@ -213,9 +213,9 @@ function report(samples, seconds) {
   const summary = {
     minutes: +(seconds / 60).toFixed(1), operations: totalOps, failed, perSecond: Math.round(totalOps / seconds),
     rssStart: samples[0].rss, rssEnd: samples[samples.length - 1].rss, rssMax: Math.max(...samples.map((s) => s.rss)),
-    rssSlopeSecondHalfPerHour: slopePerHour(second, 'rss'), heapSlopeSecondHalfPerHour: slopePerHour(second, 'heapUsed'),
+    rssSlopeSecondHalfPerHour: slopePerHour(second, (s) => s.rss), heapSlopeSecondHalfPerHour: slopePerHour(second, (s) => s.heapUsed),
     // V8 grows its reserved heap in steps under load; RSS without it is what would show a native leak.
-    outsideHeapSlopeSecondHalfPerHour: slopePerHour(second.map((s) => ({ t: s.t, y: s.rss - s.heapTotal })), 'y'),
+    outsideHeapSlopeSecondHalfPerHour: slopePerHour(second, (s) => s.rss - s.heapTotal),
     fdsMin: Math.min(...samples.map((s) => s.fds)), fdsMax: Math.max(...samples.map((s) => s.fds)),
     fdsStart: samples[0].fds, fdsEnd: samples[samples.length - 1].fds,
   }
